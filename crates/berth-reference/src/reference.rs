@@ -1,0 +1,659 @@
+//! Image references: `[domain[:port]/]path[:tag][@digest]`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::digest::{Digest, DigestRef};
+use crate::error::{ErrorKind, ParseError};
+use crate::grammar;
+
+/// The longest repository path (the name without its domain) Go accepts.
+pub const PATH_MAX_LEN: usize = 255;
+/// Docker Hub's canonical domain.
+pub const DOCKER_HUB_DOMAIN: &str = "docker.io";
+/// Docker Hub's legacy domain, normalised to [`DOCKER_HUB_DOMAIN`].
+pub const DOCKER_HUB_LEGACY_DOMAIN: &str = "index.docker.io";
+/// The namespace of Docker Hub's official images.
+pub const OFFICIAL_REPO_PREFIX: &str = "library/";
+/// The tag [`Reference::with_default_tag`] adds.
+pub const DEFAULT_TAG: &str = "latest";
+
+/// Where the parts of a reference lie in its text. The text is always the
+/// canonical form: `name[:tag][@digest]`, with `name = [domain/]path`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Layout {
+    /// Length of the domain; 0 when there is none.
+    domain_len: usize,
+    /// Length of `domain/path`.
+    name_len: usize,
+    /// Length of the tag; 0 when there is none.
+    tag_len: usize,
+}
+
+impl Layout {
+    fn domain<'t>(&self, text: &'t str) -> &'t str {
+        &text[..self.domain_len]
+    }
+    fn path<'t>(&self, text: &'t str) -> &'t str {
+        let start = if self.domain_len == 0 {
+            0
+        } else {
+            self.domain_len + 1
+        };
+        &text[start..self.name_len]
+    }
+    fn name<'t>(&self, text: &'t str) -> &'t str {
+        &text[..self.name_len]
+    }
+    fn tag<'t>(&self, text: &'t str) -> Option<&'t str> {
+        (self.tag_len > 0).then(|| &text[self.name_len + 1..self.name_len + 1 + self.tag_len])
+    }
+}
+
+/// Parses `s` by the grammar alone (Go's `reference.Parse`).
+fn parse_layout(s: &str) -> Result<(Layout, Option<DigestRef<'_>>), ParseError> {
+    let b = s.as_bytes();
+    if b.is_empty() {
+        return Err(ParseError::with_detail(
+            ErrorKind::NameEmpty,
+            0,
+            "the reference is empty",
+        ));
+    }
+    // One pass finds the separators. Neither the name nor the tag holds
+    // '@', so the digest follows the first one. A tag follows the last ':'
+    // when no '/' comes after it; a ':' before a '/' is the domain's port.
+    // With two or more components, the first is the domain when it fits the
+    // domain grammar (Go's anchoredNameRegexp prefers that reading).
+    let (mut first_slash, mut last_slash, mut last_colon) = (None, None, None);
+    let mut name_tag_end = b.len();
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'/' => {
+                first_slash = first_slash.or(Some(i));
+                last_slash = Some(i);
+            }
+            b':' => last_colon = Some(i),
+            b'@' => {
+                name_tag_end = i;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let digest_start = (name_tag_end < b.len()).then_some(name_tag_end + 1);
+    let (name_end, tag_start) = match (last_colon, last_slash) {
+        (Some(colon), slash) if slash.is_none_or(|s| s < colon) => (colon, Some(colon + 1)),
+        _ => (name_tag_end, None),
+    };
+    let domain_len = match first_slash {
+        Some(slash) if slash < name_end && grammar::domain_and_port(&b[..slash]) => slash,
+        _ => 0,
+    };
+    let path_start = if domain_len == 0 { 0 } else { domain_len + 1 };
+    let path = &b[path_start..name_end];
+
+    // The common digest, sha256 with 64 lowercase hex digits, is checked in
+    // one pass; anything else takes the general rules below.
+    let sha256_fast = digest_start.is_some_and(|d| {
+        let t = &b[d..];
+        t.len() == 71 && t.starts_with(b"sha256:") && grammar::all_hex_lower(&t[7..])
+    });
+    let digest_start_slow = if sha256_fast { None } else { digest_start };
+
+    let path_check = grammar::check_path(path, false).map_err(|(at, rule)| (path_start + at, rule));
+    let tag_check = match tag_start {
+        Some(t) => {
+            grammar::check_tag_bytes(&b[t..name_tag_end]).map_err(|(at, rule)| (t + at, rule))
+        }
+        None => Ok(()),
+    };
+    let digest_check = match digest_start_slow {
+        Some(d) => {
+            grammar::check_reference_digest_pattern(&b[d..]).map_err(|(at, rule)| (d + at, rule))
+        }
+        None => Ok(()),
+    };
+    if let Err((at, rule)) = path_check.and(tag_check).and(digest_check) {
+        // Go lower-cases the input and tries again to tell "must be
+        // lowercase" from "invalid format"; only the path cares about case.
+        let only_case = path_check.is_err()
+            && tag_check.is_ok()
+            && digest_check.is_ok()
+            && grammar::check_path(path, true).is_ok();
+        return Err(if only_case {
+            ParseError::new(ErrorKind::NameContainsUppercase, at)
+        } else {
+            ParseError::with_detail(ErrorKind::InvalidFormat, at, rule)
+        });
+    }
+    if path.len() > PATH_MAX_LEN {
+        return Err(ParseError::with_detail(
+            ErrorKind::NameTooLong,
+            path_start + PATH_MAX_LEN,
+            "the path after the domain is longer than 255 characters",
+        ));
+    }
+    let digest = match digest_start {
+        Some(d) if sha256_fast => Some(DigestRef::sha256_unchecked(&s[d + 7..])),
+        Some(d) => Some(DigestRef::parse(&s[d..]).map_err(|e| e.shifted(d))?),
+        None => None,
+    };
+    let layout = Layout {
+        domain_len,
+        name_len: name_end,
+        tag_len: tag_start.map_or(0, |t| name_tag_end - t),
+    };
+    Ok((layout, digest))
+}
+
+/// A reference borrowed from the string it was parsed from. Parsing one
+/// never allocates.
+///
+/// This is the syntax-level parse ([`ReferenceRef::parse`], like Go's
+/// `reference.Parse`): nothing is added or normalised. Use
+/// [`Reference::parse_normalized`] for Docker's rules.
+///
+/// ```
+/// use berth_reference::ReferenceRef;
+/// let r = ReferenceRef::parse("localhost:5000/team/app:v1")?;
+/// assert_eq!(r.domain(), "localhost:5000");
+/// assert_eq!(r.path(), "team/app");
+/// assert_eq!(r.tag(), Some("v1"));
+/// # Ok::<(), berth_reference::ParseError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ReferenceRef<'a> {
+    text: &'a str,
+    layout: Layout,
+    digest: Option<DigestRef<'a>>,
+}
+
+impl<'a> ReferenceRef<'a> {
+    /// Parses `s` by the reference grammar only.
+    pub fn parse(s: &'a str) -> Result<ReferenceRef<'a>, ParseError> {
+        let (layout, digest) = parse_layout(s)?;
+        Ok(ReferenceRef {
+            text: s,
+            layout,
+            digest,
+        })
+    }
+
+    /// The domain (with port), or `""` when the reference has none.
+    pub fn domain(&self) -> &'a str {
+        self.layout.domain(self.text)
+    }
+
+    /// The repository path, without the domain.
+    pub fn path(&self) -> &'a str {
+        self.layout.path(self.text)
+    }
+
+    /// `domain/path`, or just the path when there is no domain.
+    pub fn name(&self) -> &'a str {
+        self.layout.name(self.text)
+    }
+
+    /// The tag, if any.
+    pub fn tag(&self) -> Option<&'a str> {
+        self.layout.tag(self.text)
+    }
+
+    /// The digest, if any.
+    pub fn digest(&self) -> Option<DigestRef<'a>> {
+        self.digest
+    }
+
+    /// The whole reference, exactly as parsed (which is its canonical form).
+    pub fn as_str(&self) -> &'a str {
+        self.text
+    }
+
+    /// An owned copy.
+    pub fn to_owned(&self) -> Reference {
+        Reference {
+            text: self.text.into(),
+            layout: self.layout,
+            digest: self.digest.map(|d| d.to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for ReferenceRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text)
+    }
+}
+
+/// An image reference: `[domain[:port]/]path[:tag][@digest]`.
+///
+/// Two ways in, as in Go's `distribution/reference`:
+/// - [`Reference::parse`]: the grammar alone, nothing added
+///   (`ubuntu` stays `ubuntu`, with no domain).
+/// - [`Reference::parse_normalized`] (and [`FromStr`]): Docker's rules
+///   (`ubuntu` is `docker.io/library/ubuntu`). No tag is added; call
+///   [`Reference::with_default_tag`] for `:latest`.
+///
+/// ```
+/// use berth_reference::Reference;
+/// let r: Reference = "ubuntu".parse()?;
+/// assert_eq!(r.to_string(), "docker.io/library/ubuntu");
+/// assert_eq!(r.with_default_tag().to_string(), "docker.io/library/ubuntu:latest");
+///
+/// let r = Reference::parse_normalized("ghcr.io/org/app:1.2@sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")?;
+/// assert_eq!((r.domain(), r.path(), r.tag()), ("ghcr.io", "org/app", Some("1.2")));
+/// assert_eq!(r.digest().map(|d| d.algorithm()), Some("sha256"));
+/// assert_eq!(Reference::parse_normalized("docker.io/library/redis:7")?.familiar(), "redis:7");
+/// # Ok::<(), berth_reference::ParseError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Reference {
+    text: Box<str>,
+    layout: Layout,
+    digest: Option<Digest>,
+}
+
+impl Reference {
+    /// Parses `s` by the grammar alone, like Go's `reference.Parse`: when the
+    /// name has two or more components and the first fits the domain grammar,
+    /// it is the domain (`bitnami/postgresql` has domain `bitnami`).
+    pub fn parse(s: &str) -> Result<Reference, ParseError> {
+        ReferenceRef::parse(s).map(|r| r.to_owned())
+    }
+
+    /// Parses `s` with Docker's normalisation, like Go's
+    /// `ParseNormalizedNamed`: a first component is a domain only if it holds
+    /// `.` or `:`, is `localhost`, or has an uppercase letter; otherwise the
+    /// domain is `docker.io`, with `library/` before a single component;
+    /// `index.docker.io` becomes `docker.io`. A name of exactly 64 hex
+    /// characters is refused (it reads as an image ID).
+    pub fn parse_normalized(s: &str) -> Result<Reference, ParseError> {
+        if grammar::is_identifier(s) {
+            return Err(ParseError::with_detail(
+                ErrorKind::HexRepositoryName,
+                0,
+                "a 64-character hexadecimal string is an image ID, not a repository name",
+            ));
+        }
+        // Docker's split: the domain, then the rest as the user wrote it.
+        let (domain, rest_at, library) = split_docker_domain(s);
+        let rest = &s[rest_at..];
+        let prefix_len = domain.len()
+            + 1
+            + if library {
+                OFFICIAL_REPO_PREFIX.len()
+            } else {
+                0
+            };
+        let mut text = String::with_capacity(prefix_len + rest.len());
+        text.push_str(domain);
+        text.push('/');
+        if library {
+            text.push_str(OFFICIAL_REPO_PREFIX);
+        }
+        text.push_str(rest);
+        let (layout, digest) = match parse_layout(&text) {
+            Ok((layout, digest)) => (layout, digest.map(|d| d.to_owned())),
+            Err(e) => {
+                // Go refuses any uppercase letter before the first ':' of the
+                // rest first, whatever else is wrong. A reference that parses
+                // has none there, so the check is needed only on failure.
+                let remote = &rest[..memchr::memchr(b':', rest.as_bytes()).unwrap_or(rest.len())];
+                if let Some((at, _)) = remote.char_indices().find(|(_, c)| c.is_uppercase()) {
+                    return Err(ParseError::with_detail(
+                        ErrorKind::NameContainsUppercase,
+                        rest_at + at,
+                        "the repository path must be lowercase",
+                    ));
+                }
+                // Point the error into the caller's input, not our text.
+                let at = e.offset().saturating_sub(prefix_len) + rest_at;
+                return Err(e.at(at));
+            }
+        };
+        Ok(Reference {
+            text: text.into_boxed_str(),
+            layout,
+            digest,
+        })
+    }
+
+    /// Parses a reference that may be a bare digest or image ID, like Go's
+    /// `ParseAnyReference`: 64 hex characters are `sha256:<hex>`, a valid
+    /// digest is itself, anything else is [`Reference::parse_normalized`].
+    pub fn parse_any(s: &str) -> Result<AnyReference, ParseError> {
+        if grammar::is_identifier(s) {
+            let mut raw = [0u8; 32];
+            grammar::decode_hex(s.as_bytes(), &mut raw).expect("validated hex");
+            return Ok(AnyReference::Digest(Digest::from_sha256(&raw)));
+        }
+        if let Ok(d) = Digest::parse(s) {
+            return Ok(AnyReference::Digest(d));
+        }
+        Reference::parse_normalized(s).map(AnyReference::Named)
+    }
+
+    /// A name-only reference from `domain/path` (or a path alone), like Go's
+    /// `WithName`: the grammar of a name, no normalisation.
+    pub fn with_name(name: &str) -> Result<Reference, ParseError> {
+        let b = name.as_bytes();
+        let domain_len = match b.iter().position(|&c| c == b'/') {
+            Some(slash) if grammar::domain_and_port(&b[..slash]) => slash,
+            _ => 0,
+        };
+        let path_start = if domain_len == 0 { 0 } else { domain_len + 1 };
+        grammar::check_path(&b[path_start..], false).map_err(|(at, rule)| {
+            ParseError::with_detail(ErrorKind::InvalidFormat, path_start + at, rule)
+        })?;
+        if b.len() - path_start > PATH_MAX_LEN {
+            return Err(ParseError::with_detail(
+                ErrorKind::NameTooLong,
+                path_start + PATH_MAX_LEN,
+                "the path after the domain is longer than 255 characters",
+            ));
+        }
+        Ok(Reference {
+            text: name.into(),
+            layout: Layout {
+                domain_len,
+                name_len: name.len(),
+                tag_len: 0,
+            },
+            digest: None,
+        })
+    }
+
+    /// The same reference with `tag` (replacing any tag; a digest is kept),
+    /// like Go's `WithTag`.
+    pub fn with_tag(self, tag: &str) -> Result<Reference, ParseError> {
+        grammar::check_tag(tag)?;
+        Ok(self.rebuild(Some(tag), self.digest.clone()))
+    }
+
+    /// The same reference with `digest` (replacing any digest; a tag is
+    /// kept), like Go's `WithDigest`.
+    pub fn with_digest(self, digest: Digest) -> Reference {
+        let tag = self.tag().map(str::to_owned);
+        self.rebuild(tag.as_deref(), Some(digest))
+    }
+
+    /// The same reference without its tag and digest (Go's `TrimNamed`).
+    pub fn name_only(self) -> Reference {
+        self.rebuild(None, None)
+    }
+
+    /// Adds the tag `latest` when the reference has neither tag nor digest,
+    /// like Go's `TagNameOnly`.
+    pub fn with_default_tag(self) -> Reference {
+        if self.tag().is_none() && self.digest.is_none() {
+            self.rebuild(Some(DEFAULT_TAG), None)
+        } else {
+            self
+        }
+    }
+
+    fn rebuild(&self, tag: Option<&str>, digest: Option<Digest>) -> Reference {
+        let name = self.name();
+        let mut text = String::with_capacity(
+            name.len()
+                + tag.map_or(0, |t| t.len() + 1)
+                + digest.as_ref().map_or(0, |d| d.text_len() + 1),
+        );
+        text.push_str(name);
+        if let Some(t) = tag {
+            text.push(':');
+            text.push_str(t);
+        }
+        if let Some(d) = &digest {
+            use fmt::Write;
+            write!(text, "@{d}").expect("writing to a String cannot fail");
+        }
+        Reference {
+            text: text.into_boxed_str(),
+            layout: Layout {
+                tag_len: tag.map_or(0, str::len),
+                ..self.layout
+            },
+            digest,
+        }
+    }
+
+    /// The domain (with port), or `""` when [`Reference::parse`] found none.
+    pub fn domain(&self) -> &str {
+        self.layout.domain(&self.text)
+    }
+
+    /// The repository path without the domain.
+    pub fn path(&self) -> &str {
+        self.layout.path(&self.text)
+    }
+
+    /// `domain/path`, or the path alone when there is no domain.
+    pub fn name(&self) -> &str {
+        self.layout.name(&self.text)
+    }
+
+    /// The tag, if any.
+    pub fn tag(&self) -> Option<&str> {
+        self.layout.tag(&self.text)
+    }
+
+    /// The digest, if any.
+    pub fn digest(&self) -> Option<&Digest> {
+        self.digest.as_ref()
+    }
+
+    /// Whether the reference has neither tag nor digest.
+    pub fn is_name_only(&self) -> bool {
+        self.layout.tag_len == 0 && self.digest.is_none()
+    }
+
+    /// The canonical text (what [`fmt::Display`] writes).
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Borrows this reference.
+    pub fn as_reference_ref(&self) -> ReferenceRef<'_> {
+        ReferenceRef {
+            text: &self.text,
+            layout: self.layout,
+            digest: self.digest.as_ref().map(Digest::as_digest_ref),
+        }
+    }
+
+    /// The name as a person types it, like Go's `FamiliarName`:
+    /// `docker.io/library/ubuntu` is `ubuntu`, `docker.io/org/app` is
+    /// `org/app`; other domains stay.
+    pub fn familiar_name(&self) -> &str {
+        if self.domain() != DOCKER_HUB_DOMAIN {
+            return self.name();
+        }
+        let path = self.path();
+        match path.strip_prefix(OFFICIAL_REPO_PREFIX) {
+            Some(rest) if !rest.contains('/') => rest,
+            _ => path,
+        }
+    }
+
+    /// The reference as a person types it, like Go's `FamiliarString`:
+    /// `docker.io/library/ubuntu:latest` is `ubuntu:latest`.
+    pub fn familiar(&self) -> String {
+        let name = self.familiar_name();
+        let mut s = String::with_capacity(self.text.len());
+        s.push_str(name);
+        s.push_str(&self.text[self.layout.name_len..]);
+        s
+    }
+
+    /// Whether `pattern` (Go's `path.Match` syntax: `*`, `?`, `[a-z]`, `\`)
+    /// matches the familiar form, or else the familiar name, like Go's
+    /// `FamiliarMatch`.
+    pub fn familiar_match(&self, pattern: &str) -> Result<bool, ParseError> {
+        let full = crate::matching::path_match(pattern, &self.familiar())?;
+        if full {
+            return Ok(true);
+        }
+        crate::matching::path_match(pattern, self.familiar_name())
+    }
+}
+
+/// Go's `splitDockerDomain`: the domain to use, where the rest of `s` starts,
+/// and whether `library/` goes before it.
+fn split_docker_domain(s: &str) -> (&str, usize, bool) {
+    let b = s.as_bytes();
+    let Some(slash) = memchr::memchr(b'/', b) else {
+        return (DOCKER_HUB_DOMAIN, 0, true);
+    };
+    let first = &s[..slash];
+    let is_domain = first == "localhost"
+        || first
+            .bytes()
+            .any(|c| c == b'.' || c == b':' || c.is_ascii_uppercase())
+        || (!first.is_ascii() && first.chars().any(char::is_uppercase));
+    let (domain, rest_at) = if first == DOCKER_HUB_LEGACY_DOMAIN {
+        (DOCKER_HUB_DOMAIN, slash + 1)
+    } else if is_domain {
+        (first, slash + 1)
+    } else {
+        (DOCKER_HUB_DOMAIN, 0)
+    };
+    let library = domain == DOCKER_HUB_DOMAIN && memchr::memchr(b'/', &b[rest_at..]).is_none();
+    (domain, rest_at, library)
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl fmt::Debug for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Reference({})", self.text)
+    }
+}
+
+impl FromStr for Reference {
+    type Err = ParseError;
+    /// [`Reference::parse_normalized`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Reference::parse_normalized(s)
+    }
+}
+
+impl PartialOrd for Reference {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Reference {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.text.cmp(&other.text)
+    }
+}
+
+/// What [`Reference::parse_any`] found: a named reference or a bare digest.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AnyReference {
+    /// A reference with a repository name.
+    Named(Reference),
+    /// A digest (or an image ID, as `sha256:<id>`) with no name.
+    Digest(Digest),
+}
+
+impl fmt::Display for AnyReference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AnyReference::Named(r) => r.fmt(f),
+            AnyReference::Digest(d) => d.fmt(f),
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for Reference {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Reference {
+    /// Deserialises with [`Reference::parse_normalized`].
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Reference;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an image reference such as docker.io/library/ubuntu:24.04")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Reference, E> {
+                Reference::parse_normalized(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_rules() {
+        let r = Reference::parse("bitnami/postgresql").expect("valid");
+        assert_eq!((r.domain(), r.path()), ("bitnami", "postgresql"));
+        let r = Reference::parse("my_registry.com/foo").expect("valid");
+        assert_eq!((r.domain(), r.path()), ("", "my_registry.com/foo"));
+        let r = Reference::parse("test.com:5000").expect("valid");
+        assert_eq!((r.name(), r.tag()), ("test.com", Some("5000")));
+        let r = Reference::parse("[::1]:5000/a/b:c").expect("valid");
+        assert_eq!(
+            (r.domain(), r.path(), r.tag()),
+            ("[::1]:5000", "a/b", Some("c"))
+        );
+    }
+
+    #[test]
+    fn normalization() {
+        let n = |s: &str| Reference::parse_normalized(s).map(|r| r.to_string());
+        assert_eq!(n("ubuntu").as_deref(), Ok("docker.io/library/ubuntu"));
+        assert_eq!(n("index.docker.io/x").as_deref(), Ok("docker.io/library/x"));
+        assert_eq!(n("index.docker.io/x/y").as_deref(), Ok("docker.io/x/y"));
+        assert_eq!(n("localhost/x").as_deref(), Ok("localhost/x"));
+        assert_eq!(n("Foo/bar").as_deref(), Ok("Foo/bar"));
+        assert_eq!(
+            n("bitnami/postgresql:16").as_deref(),
+            Ok("docker.io/bitnami/postgresql:16")
+        );
+        let e = Reference::parse_normalized(&"a".repeat(64)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::HexRepositoryName);
+    }
+
+    #[test]
+    fn normalized_errors_point_into_the_input() {
+        let e = Reference::parse_normalized("ubuntu:bad!tag").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidFormat);
+        assert_eq!(e.offset(), 10, "{e}");
+        let e = Reference::parse_normalized("quay.io/Org/app").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NameContainsUppercase);
+        assert_eq!(e.offset(), 8);
+    }
+
+    #[test]
+    fn builders() {
+        let r = Reference::with_name("example.com/a").expect("valid");
+        let r = r.with_tag("v1").expect("valid tag");
+        assert_eq!(r.to_string(), "example.com/a:v1");
+        let d = Digest::from_sha256(&[0; 32]);
+        let r = r.with_digest(d.clone());
+        assert_eq!(r.tag(), Some("v1"));
+        assert_eq!(r.digest(), Some(&d));
+        assert_eq!(Reference::parse(r.as_str()).expect("round trip"), r);
+        assert_eq!(r.clone().name_only().to_string(), "example.com/a");
+        assert!(r.with_tag("-bad").is_err());
+    }
+}

@@ -1,0 +1,250 @@
+//! berth's project automation, run as `cargo xtask <command>`.
+//!
+//! - `ci`: everything CI checks, in order: formatting, clippy, tests, docs,
+//!   the dependency rules between layers, and a fuzz smoke run.
+//! - `fuzz [--seconds N] [TARGET...]`: runs cargo-fuzz targets.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((cmd, rest)) = args.split_first() else {
+        print_help();
+        bail!("no command given");
+    };
+    match cmd.as_str() {
+        "ci" => ci(rest),
+        "fuzz" => fuzz_command(rest),
+        "help" | "--help" | "-h" => {
+            print_help();
+            Ok(())
+        }
+        other => {
+            print_help();
+            bail!("unknown command `{other}`")
+        }
+    }
+}
+
+fn print_help() {
+    eprintln!(
+        "usage: cargo xtask <command>\n\n\
+         commands:\n  \
+         ci                          fmt, clippy, tests, docs, layer checks, fuzz smoke\n  \
+         fuzz [--seconds N] [T...]   run cargo-fuzz targets (all by default, 60 s each)\n"
+    );
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// Runs a command in the workspace root, failing with its name when it fails.
+fn run(step: &str, cmd: &mut Command) -> Result<()> {
+    let started = Instant::now();
+    eprintln!("\n==> {step}");
+    let status = cmd
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("could not start `{step}`"))?;
+    eprintln!(
+        "<== {step}: {status} in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    if !status.success() {
+        bail!("step failed: {step}");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn ci(args: &[String]) -> Result<()> {
+    let fuzz_seconds = parse_seconds(args)?.unwrap_or(5);
+    let started = Instant::now();
+    run(
+        "cargo fmt --check",
+        cargo().args(["fmt", "--all", "--check"]),
+    )?;
+    run(
+        "cargo clippy",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    run("cargo test", cargo().args(["test", "--workspace"]))?;
+    run(
+        "cargo doc",
+        cargo()
+            .args(["doc", "--workspace", "--no-deps"])
+            .env("RUSTDOCFLAGS", "-Dwarnings"),
+    )?;
+    check_unsafe()?;
+    fuzz(&[], fuzz_seconds)?;
+    eprintln!(
+        "\nci: all steps passed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn parse_seconds(args: &[String]) -> Result<Option<u64>> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--seconds" {
+            let v = it.next().context("--seconds needs a number")?;
+            return Ok(Some(v.parse().context("--seconds needs a whole number")?));
+        }
+    }
+    Ok(None)
+}
+
+/// Every `unsafe` in the crates' sources must carry a `// SAFETY:` comment on
+/// one of the three lines above it.
+fn check_unsafe() -> Result<()> {
+    eprintln!("\n==> unsafe audit");
+    let mut bad = Vec::new();
+    let mut files = Vec::new();
+    collect_rs(&root().join("crates"), &mut files)?;
+    for file in &files {
+        let text = std::fs::read_to_string(file)?;
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            let has_unsafe = code
+                .split(|c: char| !c.is_alphanumeric() && c != '_')
+                .any(|w| w == "unsafe");
+            if !has_unsafe || code.contains("unsafe_code") {
+                continue;
+            }
+            let explained = lines[i.saturating_sub(3)..=i]
+                .iter()
+                .any(|l| l.contains("SAFETY:"));
+            if !explained {
+                bad.push(format!("{}:{}: {}", file.display(), i + 1, line.trim()));
+            }
+        }
+    }
+    if !bad.is_empty() {
+        bail!(
+            "`unsafe` without a `// SAFETY:` comment:\n{}",
+            bad.join("\n")
+        );
+    }
+    eprintln!("<== unsafe audit: {} files, all explained", files.len());
+    Ok(())
+}
+
+fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n == "target") {
+                continue;
+            }
+            collect_rs(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn fuzz_command(args: &[String]) -> Result<()> {
+    let seconds = parse_seconds(args)?.unwrap_or(60);
+    let mut targets = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--seconds" {
+            it.next();
+        } else {
+            targets.push(a.clone());
+        }
+    }
+    fuzz(&targets, seconds)
+}
+
+/// The cargo-fuzz targets declared in `fuzz/Cargo.toml`.
+fn fuzz_targets() -> Result<Vec<String>> {
+    let manifest = std::fs::read_to_string(root().join("fuzz/Cargo.toml"))?;
+    let mut names = Vec::new();
+    let mut in_bin = false;
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_bin = line == "[[bin]]";
+        } else if in_bin && let Some(v) = line.strip_prefix("name") {
+            let v = v
+                .trim_start()
+                .trim_start_matches('=')
+                .trim()
+                .trim_matches('"');
+            names.push(v.to_owned());
+        }
+    }
+    Ok(names)
+}
+
+/// Runs each target for `seconds`, starting from its seed corpus in
+/// `fuzz/seeds/<target>/` when there is one. A crash fails the run and
+/// leaves the input in `fuzz/artifacts/<target>/`.
+fn fuzz(only: &[String], seconds: u64) -> Result<()> {
+    let have_cargo_fuzz = Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_cargo_fuzz {
+        bail!("cargo-fuzz is not installed: run `cargo install cargo-fuzz`");
+    }
+    let targets = fuzz_targets()?;
+    for t in only {
+        if !targets.contains(t) {
+            bail!("no fuzz target `{t}` (have: {})", targets.join(", "));
+        }
+    }
+    let fuzz_dir = root().join("fuzz");
+    for target in targets
+        .iter()
+        .filter(|t| only.is_empty() || only.contains(t))
+    {
+        let corpus = fuzz_dir.join("corpus").join(target);
+        std::fs::create_dir_all(&corpus)?;
+        let mut cmd = cargo();
+        cmd.current_dir(&fuzz_dir)
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["fuzz", "run", target.as_str()])
+            .arg(&corpus);
+        let seeds = fuzz_dir.join("seeds").join(target);
+        if seeds.is_dir() {
+            cmd.arg(&seeds);
+        }
+        cmd.args([
+            "--",
+            &format!("-max_total_time={seconds}"),
+            "-print_final_stats=1",
+        ]);
+        let step = format!("fuzz {target} for {seconds} s");
+        eprintln!("\n==> {step}");
+        let status = cmd
+            .status()
+            .with_context(|| format!("could not start `{step}`"))?;
+        if !status.success() {
+            bail!("fuzz target `{target}` failed: see fuzz/artifacts/{target}/");
+        }
+    }
+    Ok(())
+}
