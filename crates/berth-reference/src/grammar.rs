@@ -33,6 +33,7 @@ const HEX_LOWER: u8 = 8;
 const XDIGIT: u8 = 16;
 const ENCODED: u8 = 32;
 const TAG: u8 = 64;
+const DOMAIN: u8 = 128;
 
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -55,6 +56,9 @@ static CLASS: [u8; 256] = {
         }
         if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-' {
             f |= TAG;
+        }
+        if c.is_ascii_alphanumeric() || c == b'-' {
+            f |= DOMAIN;
         }
         if c.is_ascii_digit() || (c >= b'a' && c <= b'f') {
             f |= HEX_LOWER | XDIGIT;
@@ -98,6 +102,13 @@ pub fn is_domain_and_port(s: &str) -> bool {
 }
 
 pub(crate) fn domain_and_port(b: &[u8]) -> bool {
+    domain_prefix(b) == Some(b.len())
+}
+
+/// How far the domain-and-port grammar matches from the start of `b`
+/// (greedily), or `None` when it does not match at all. A reference's
+/// first component is its domain exactly when this ends at a `/`.
+pub(crate) fn domain_prefix(b: &[u8]) -> Option<usize> {
     let n = b.len();
     let mut i;
     if b.first() == Some(&b'[') {
@@ -107,7 +118,7 @@ pub(crate) fn domain_and_port(b: &[u8]) -> bool {
             i += 1;
         }
         if i == 1 || i >= n || b[i] != b']' {
-            return false;
+            return None;
         }
         i += 1;
     } else {
@@ -116,27 +127,30 @@ pub(crate) fn domain_and_port(b: &[u8]) -> bool {
         i = 0;
         loop {
             if i >= n || !is(b[i], ALNUM) {
-                return false;
+                return None;
             }
             i += 1;
-            while i < n && (is(b[i], ALNUM) || b[i] == b'-') {
+            while i < n && is(b[i], DOMAIN) {
                 i += 1;
             }
             if b[i - 1] == b'-' {
-                return false;
+                return None;
             }
-            if i < n && b[i] == b'.' {
+            if i + 1 < n && b[i] == b'.' {
                 i += 1;
             } else {
                 break;
             }
         }
     }
-    if i == n {
-        return true;
-    }
     // ':' [0-9]+
-    b[i] == b':' && i + 1 < n && b[i + 1..].iter().all(u8::is_ascii_digit)
+    if i + 1 < n && b[i] == b':' && b[i + 1].is_ascii_digit() {
+        i += 2;
+        while i < n && b[i].is_ascii_digit() {
+            i += 1;
+        }
+    }
+    Some(i)
 }
 
 /// Checks a repository path (the name without its domain): components of
@@ -159,11 +173,22 @@ pub fn check_repository_path(s: &str) -> Result<(), ParseError> {
 /// lowercase ones (Go lower-cases the input to tell "must be lowercase" from
 /// "invalid format"). One pass, one table look-up per byte.
 pub(crate) fn check_path(b: &[u8], upper_ok: bool) -> Result<(), RuleError> {
+    let end = scan_path(b, upper_ok)?;
+    match b.get(end) {
+        None => Ok(()),
+        Some(&c) => Err((end, path_stop_rule(c))),
+    }
+}
+
+/// Scans a repository path from the start of `b` and stops cleanly at the
+/// first byte that cannot continue it (a `:` or `@`, say) after a complete
+/// component; returns where it stopped. A component that cannot start, or
+/// a separator not followed by an alphanumeric, is an error.
+pub(crate) fn scan_path(b: &[u8], upper_ok: bool) -> Result<usize, RuleError> {
     let alnum = if upper_ok { ALNUM } else { LOWER_ALNUM };
     let n = b.len();
     let mut i = 0;
     loop {
-        // A component starts with an alphanumeric.
         if i >= n || !is(b[i], alnum) {
             return Err((
                 i,
@@ -171,13 +196,14 @@ pub(crate) fn check_path(b: &[u8], upper_ok: bool) -> Result<(), RuleError> {
             ));
         }
         i += 1;
-        while i < n {
-            let c = b[i];
-            if is(c, alnum) {
+        loop {
+            while i < n && is(b[i], alnum) {
                 i += 1;
-                continue;
             }
-            match c {
+            if i >= n {
+                return Ok(i);
+            }
+            match b[i] {
                 b'/' => break,
                 b'.' => i += 1,
                 b'_' => i += if b.get(i + 1) == Some(&b'_') { 2 } else { 1 },
@@ -187,31 +213,27 @@ pub(crate) fn check_path(b: &[u8], upper_ok: bool) -> Result<(), RuleError> {
                         i += 1;
                     }
                 }
-                _ => {
-                    return Err((
-                        i,
-                        if c.is_ascii_uppercase() {
-                            "a repository name must be lowercase"
-                        } else {
-                            "a repository name may only hold [a-z0-9], separators '.', '_', '__', '-' and '/'"
-                        },
-                    ));
-                }
+                _ => return Ok(i),
             }
-            // A separator is followed by an alphanumeric.
             if i >= n || !is(b[i], alnum) {
                 return Err((
                     i,
                     "a separator must be followed by a lowercase letter or digit",
                 ));
             }
-            i += 1;
-        }
-        if i >= n {
-            return Ok(());
         }
         // Skip the '/'.
         i += 1;
+    }
+}
+
+/// The rule broken by a byte that ended a path where the path had to end
+/// the name.
+pub(crate) fn path_stop_rule(c: u8) -> &'static str {
+    if c.is_ascii_uppercase() {
+        "a repository name must be lowercase"
+    } else {
+        "a repository name may only hold [a-z0-9], separators '.', '_', '__', '-' and '/'"
     }
 }
 

@@ -52,6 +52,16 @@ impl Layout {
 
 /// Parses `s` by the grammar alone (Go's `reference.Parse`).
 fn parse_layout(s: &str) -> Result<(Layout, Option<DigestRef<'_>>), ParseError> {
+    parse_layout_from(s, None)
+}
+
+/// [`parse_layout`], in one pass over the bytes. With `known_domain`, the
+/// first that many bytes are a domain already known valid (normalisation
+/// put it there) and are not checked again.
+fn parse_layout_from(
+    s: &str,
+    known_domain: Option<usize>,
+) -> Result<(Layout, Option<DigestRef<'_>>), ParseError> {
     let b = s.as_bytes();
     if b.is_empty() {
         return Err(ParseError::with_detail(
@@ -60,91 +70,98 @@ fn parse_layout(s: &str) -> Result<(Layout, Option<DigestRef<'_>>), ParseError> 
             "the reference is empty",
         ));
     }
-    // One pass finds the separators. Neither the name nor the tag holds
-    // '@', so the digest follows the first one. A tag follows the last ':'
-    // when no '/' comes after it; a ':' before a '/' is the domain's port.
-    // With two or more components, the first is the domain when it fits the
-    // domain grammar (Go's anchoredNameRegexp prefers that reading).
-    let (mut first_slash, mut last_slash, mut last_colon) = (None, None, None);
-    let mut name_tag_end = b.len();
-    for (i, &c) in b.iter().enumerate() {
-        match c {
-            b'/' => {
-                first_slash = first_slash.or(Some(i));
-                last_slash = Some(i);
-            }
-            b':' => last_colon = Some(i),
-            b'@' => {
-                name_tag_end = i;
-                break;
-            }
-            _ => {}
-        }
-    }
-    let digest_start = (name_tag_end < b.len()).then_some(name_tag_end + 1);
-    let (name_end, tag_start) = match (last_colon, last_slash) {
-        (Some(colon), slash) if slash.is_none_or(|s| s < colon) => (colon, Some(colon + 1)),
-        _ => (name_tag_end, None),
-    };
-    let domain_len = match first_slash {
-        Some(slash) if slash < name_end && grammar::domain_and_port(&b[..slash]) => slash,
-        _ => 0,
+    // With two or more components, the first is the domain when it fits
+    // the domain grammar (Go's anchoredNameRegexp prefers that reading):
+    // the grammar, run greedily, must stop exactly at a '/'.
+    let domain_len = match known_domain {
+        Some(n) => n,
+        None => match grammar::domain_prefix(b) {
+            Some(end) if b.get(end) == Some(&b'/') => end,
+            _ => 0,
+        },
     };
     let path_start = if domain_len == 0 { 0 } else { domain_len + 1 };
-    let path = &b[path_start..name_end];
-
-    // The common digest, sha256 with 64 lowercase hex digits, is checked in
-    // one pass; anything else takes the general rules below.
-    let sha256_fast = digest_start.is_some_and(|d| {
-        let t = &b[d..];
-        t.len() == 71 && t.starts_with(b"sha256:") && grammar::all_hex_lower(&t[7..])
-    });
-    let digest_start_slow = if sha256_fast { None } else { digest_start };
-
-    let path_check = grammar::check_path(path, false).map_err(|(at, rule)| (path_start + at, rule));
-    let tag_check = match tag_start {
-        Some(t) => {
-            grammar::check_tag_bytes(&b[t..name_tag_end]).map_err(|(at, rule)| (t + at, rule))
+    match scan_rest(b, path_start, false) {
+        Ok((layout, digest_start, sha256_fast)) => {
+            let path_len = layout.name_len - path_start;
+            if path_len > PATH_MAX_LEN {
+                return Err(ParseError::with_detail(
+                    ErrorKind::NameTooLong,
+                    path_start + PATH_MAX_LEN,
+                    "the path after the domain is longer than 255 characters",
+                ));
+            }
+            let digest = match digest_start {
+                Some(d) if sha256_fast => Some(DigestRef::sha256_unchecked(&s[d + 7..])),
+                Some(d) => Some(DigestRef::parse(&s[d..]).map_err(|e| e.shifted(d))?),
+                None => None,
+            };
+            Ok((
+                Layout {
+                    domain_len,
+                    ..layout
+                },
+                digest,
+            ))
         }
-        None => Ok(()),
-    };
-    let digest_check = match digest_start_slow {
-        Some(d) => {
-            grammar::check_reference_digest_pattern(&b[d..]).map_err(|(at, rule)| (d + at, rule))
+        Err((at, rule)) => {
+            // Go lower-cases the input and tries again to tell "must be
+            // lowercase" from "invalid format"; only the path cares about
+            // case.
+            if scan_rest(b, path_start, true).is_ok() {
+                Err(ParseError::new(ErrorKind::NameContainsUppercase, at))
+            } else {
+                Err(ParseError::with_detail(ErrorKind::InvalidFormat, at, rule))
+            }
         }
-        None => Ok(()),
-    };
-    if let Err((at, rule)) = path_check.and(tag_check).and(digest_check) {
-        // Go lower-cases the input and tries again to tell "must be
-        // lowercase" from "invalid format"; only the path cares about case.
-        let only_case = path_check.is_err()
-            && tag_check.is_ok()
-            && digest_check.is_ok()
-            && grammar::check_path(path, true).is_ok();
-        return Err(if only_case {
-            ParseError::new(ErrorKind::NameContainsUppercase, at)
-        } else {
-            ParseError::with_detail(ErrorKind::InvalidFormat, at, rule)
-        });
     }
-    if path.len() > PATH_MAX_LEN {
-        return Err(ParseError::with_detail(
-            ErrorKind::NameTooLong,
-            path_start + PATH_MAX_LEN,
-            "the path after the domain is longer than 255 characters",
-        ));
+}
+
+/// Scans path, tag and digest grammar from `path_start`: the layout (without
+/// its domain), where the digest starts, and whether it is a plain sha256.
+fn scan_rest(
+    b: &[u8],
+    path_start: usize,
+    upper_ok: bool,
+) -> Result<(Layout, Option<usize>, bool), grammar::RuleError> {
+    let name_end = path_start
+        + grammar::scan_path(&b[path_start..], upper_ok).map_err(|(at, r)| (path_start + at, r))?;
+    let mut tag_len = 0;
+    let mut at = name_end;
+    if b.get(at) == Some(&b':') {
+        let tag_start = at + 1;
+        let tag_end = b[tag_start..]
+            .iter()
+            .position(|&c| c == b'@')
+            .map_or(b.len(), |p| tag_start + p);
+        grammar::check_tag_bytes(&b[tag_start..tag_end]).map_err(|(p, r)| (tag_start + p, r))?;
+        tag_len = tag_end - tag_start;
+        at = tag_end;
     }
-    let digest = match digest_start {
-        Some(d) if sha256_fast => Some(DigestRef::sha256_unchecked(&s[d + 7..])),
-        Some(d) => Some(DigestRef::parse(&s[d..]).map_err(|e| e.shifted(d))?),
-        None => None,
-    };
+    let mut digest_start = None;
+    let mut sha256_fast = false;
+    match b.get(at) {
+        None => {}
+        Some(b'@') => {
+            let d = at + 1;
+            let t = &b[d..];
+            // The common digest, sha256 with 64 lowercase hex digits, is
+            // checked in one pass; anything else takes the general rules.
+            sha256_fast =
+                t.len() == 71 && t.starts_with(b"sha256:") && grammar::all_hex_lower(&t[7..]);
+            if !sha256_fast {
+                grammar::check_reference_digest_pattern(t).map_err(|(p, r)| (d + p, r))?;
+            }
+            digest_start = Some(d);
+        }
+        Some(&c) => return Err((at, grammar::path_stop_rule(c))),
+    }
     let layout = Layout {
-        domain_len,
+        domain_len: 0,
         name_len: name_end,
-        tag_len: tag_start.map_or(0, |t| name_tag_end - t),
+        tag_len,
     };
-    Ok((layout, digest))
+    Ok((layout, digest_start, sha256_fast))
 }
 
 /// A reference borrowed from the string it was parsed from. Parsing one
@@ -293,7 +310,9 @@ impl Reference {
             text.push_str(OFFICIAL_REPO_PREFIX);
         }
         text.push_str(rest);
-        let (layout, digest) = match parse_layout(&text) {
+        // Docker Hub's domain, put there by us, needs no check.
+        let known = (rest_at == 0 || domain == DOCKER_HUB_DOMAIN).then_some(domain.len());
+        let (layout, digest) = match parse_layout_from(&text, known) {
             Ok((layout, digest)) => (layout, digest.map(|d| d.to_owned())),
             Err(e) => {
                 // Go refuses any uppercase letter before the first ':' of the
