@@ -41,13 +41,25 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(r) = Reference::parse_normalized(s) {
         let canonical = r.to_string();
-        assert_eq!(Reference::parse(&canonical).as_ref(), Ok(&r), "canonical form parses as itself");
-        assert_eq!(Reference::parse_normalized(&canonical).as_ref(), Ok(&r), "normalising is idempotent");
+        assert_eq!(
+            Reference::parse(&canonical).as_ref(),
+            Ok(&r),
+            "canonical form parses as itself"
+        );
+        assert_eq!(
+            Reference::parse_normalized(&canonical).as_ref(),
+            Ok(&r),
+            "normalising is idempotent"
+        );
         // The familiar form normalises back, except where Go's familiar
         // form is ambiguous too: a bare image ID (`docker.io/<64 hex>`), or a
         // Docker Hub namespace that reads as a domain (`docker.io/a.b/c`).
         if familiar_is_unambiguous(&r) {
-            assert_eq!(Reference::parse_normalized(&r.familiar()).as_ref(), Ok(&r), "familiar form normalises back");
+            assert_eq!(
+                Reference::parse_normalized(&r.familiar()).as_ref(),
+                Ok(&r),
+                "familiar form normalises back"
+            );
         }
         let tagged = r.clone().with_default_tag();
         assert!(tagged.tag().is_some() || tagged.digest().is_some());

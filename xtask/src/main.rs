@@ -94,6 +94,7 @@ fn ci(args: &[String]) -> Result<()> {
             .env("RUSTDOCFLAGS", "-Dwarnings"),
     )?;
     check_unsafe()?;
+    check_layers()?;
     fuzz(&[], fuzz_seconds)?;
     eprintln!(
         "\nci: all steps passed in {:.0} s",
@@ -146,6 +147,93 @@ fn check_unsafe() -> Result<()> {
         );
     }
     eprintln!("<== unsafe audit: {} files, all explained", files.len());
+    Ok(())
+}
+
+/// The protocol core stays free of I/O: no runtime, HTTP stack or socket
+/// crate in its dependency tree, and no sockets, files, environment, clock
+/// or sleeping in its source (tests included).
+fn check_layers() -> Result<()> {
+    eprintln!("\n==> layer rules");
+    let out = cargo()
+        .current_dir(root())
+        .args([
+            "tree",
+            "-p",
+            "berth-protocol",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+        ])
+        .output()
+        .context("could not run cargo tree")?;
+    if !out.status.success() {
+        bail!(
+            "cargo tree failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let tree = String::from_utf8_lossy(&out.stdout);
+    const FORBIDDEN_CRATES: &[&str] = &[
+        "tokio",
+        "hyper",
+        "hyper-util",
+        "mio",
+        "socket2",
+        "reqwest",
+        "async-std",
+        "smol",
+        "rustls",
+    ];
+    let bad: Vec<&str> = tree
+        .lines()
+        .filter(|l| {
+            FORBIDDEN_CRATES
+                .iter()
+                .any(|c| l.split_whitespace().next() == Some(*c))
+        })
+        .collect();
+    if !bad.is_empty() {
+        bail!("berth-protocol depends on I/O crates: {}", bad.join(", "));
+    }
+    const FORBIDDEN_CODE: &[&str] = &[
+        "std::net::TcpStream",
+        "std::net::TcpListener",
+        "std::net::UdpSocket",
+        "TcpStream",
+        "TcpListener",
+        "UdpSocket",
+        "std::fs",
+        "std::env",
+        "Instant::now",
+        "SystemTime::now",
+        "thread::sleep",
+        "tokio::",
+    ];
+    let mut files = Vec::new();
+    collect_rs(&root().join("crates/berth-protocol/src"), &mut files)?;
+    let mut found = Vec::new();
+    for file in &files {
+        for (i, line) in std::fs::read_to_string(file)?.lines().enumerate() {
+            if let Some(p) = FORBIDDEN_CODE.iter().find(|p| line.contains(*p)) {
+                found.push(format!("{}:{}: {p}", file.display(), i + 1));
+            }
+        }
+    }
+    if !found.is_empty() {
+        bail!(
+            "berth-protocol's source does I/O or reads the clock:\n{}",
+            found.join("\n")
+        );
+    }
+    eprintln!(
+        "<== layer rules: berth-protocol has {} crates in its tree, none of them I/O; {} source files clean",
+        tree.lines().count(),
+        files.len()
+    );
     Ok(())
 }
 

@@ -1,0 +1,256 @@
+//! Where a registry lives: the API host for a reference's domain, and the
+//! schemes to try.
+
+use core::net::IpAddr;
+use std::fmt;
+
+/// The API host of Docker Hub.
+pub const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
+/// The key Docker Hub's credentials are stored under in `config.json`.
+pub const DOCKER_HUB_CREDENTIALS_KEY: &str = "https://index.docker.io/v1/";
+
+/// `http` or `https`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// TLS.
+    Https,
+    /// Plain HTTP: only for hosts named insecure, and for loopback.
+    Http,
+}
+
+impl Scheme {
+    /// `"https"` or `"http"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Https => "https",
+            Scheme::Http => "http",
+        }
+    }
+
+    /// The port the scheme implies.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Https => 443,
+            Scheme::Http => 80,
+        }
+    }
+}
+
+/// One way to reach a registry: a scheme and an authority (`host[:port]`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    /// The registry as references name it (`docker.io`).
+    pub registry: String,
+    /// `http` or `https`.
+    pub scheme: Scheme,
+    /// Where requests go (`registry-1.docker.io`, `localhost:5000`).
+    pub authority: String,
+    /// Whether TLS certificates are not verified (only for hosts the user
+    /// named insecure).
+    pub skip_tls_verify: bool,
+}
+
+impl Endpoint {
+    /// `scheme://authority`.
+    pub fn base_url(&self) -> String {
+        format!("{}://{}", self.scheme.as_str(), self.authority)
+    }
+
+    /// A URL on this endpoint for `path_and_query` (which starts with `/`).
+    pub fn url(&self, path_and_query: &str) -> Result<http::Uri, http::Error> {
+        http::Uri::builder()
+            .scheme(self.scheme.as_str())
+            .authority(self.authority.as_str())
+            .path_and_query(path_and_query)
+            .build()
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.base_url())
+    }
+}
+
+/// The API host for a reference's domain: Docker Hub's names all go to
+/// `registry-1.docker.io`; a default port is dropped (`host:443` over https
+/// is `host`).
+pub fn api_authority(domain: &str) -> &str {
+    match canonical_registry(domain) {
+        "docker.io" => DOCKER_HUB_API_HOST,
+        other => other,
+    }
+}
+
+/// The one name of a registry for credentials, token caches and connection
+/// reuse: Docker Hub's aliases (`index.docker.io`, `registry-1.docker.io`,
+/// `www.docker.io`) are `docker.io`; `host:443` is `host`.
+pub fn canonical_registry(domain: &str) -> &str {
+    match domain {
+        "docker.io"
+        | "index.docker.io"
+        | "registry-1.docker.io"
+        | "www.docker.io"
+        | "registry.hub.docker.com" => "docker.io",
+        other => other.strip_suffix(":443").unwrap_or(other),
+    }
+}
+
+/// The host without its port (`[::1]:5000` is `::1`).
+pub fn host_of(authority: &str) -> &str {
+    if authority.parse::<IpAddr>().is_ok() {
+        return authority;
+    }
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split_once(']').map_or(rest, |(h, _)| h);
+    }
+    match authority.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|c| c.is_ascii_digit()) => h,
+        _ => authority,
+    }
+}
+
+/// Whether the authority's host is `localhost` or a loopback address.
+pub fn is_loopback(authority: &str) -> bool {
+    let host = host_of(authority);
+    host.eq_ignore_ascii_case("localhost")
+        || host.to_ascii_lowercase().ends_with(".localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Which registries are insecure (plain http allowed, TLS not verified), by
+/// authority as the user wrote them (`HOST[:PORT]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointPolicy {
+    insecure: Vec<String>,
+}
+
+impl EndpointPolicy {
+    /// A policy with no insecure registries.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Names `authority` insecure. A host without a port covers every port
+    /// of that host.
+    pub fn insecure(mut self, authority: impl Into<String>) -> Self {
+        self.insecure.push(authority.into());
+        self
+    }
+
+    /// Whether the user named this authority insecure.
+    pub fn is_insecure(&self, authority: &str) -> bool {
+        let canonical = canonical_registry(authority);
+        self.insecure.iter().any(|i| {
+            let i = canonical_registry(i);
+            i.eq_ignore_ascii_case(canonical)
+                || (!i.contains(':') && host_of(canonical).eq_ignore_ascii_case(i))
+        })
+    }
+
+    /// Whether plain http may carry credentials to this authority: only
+    /// loopback or a host named insecure.
+    pub fn allows_plain_http(&self, authority: &str) -> bool {
+        is_loopback(authority) || self.is_insecure(authority)
+    }
+
+    /// The endpoints to try for a reference's domain, in order. Docker's
+    /// rule: https first; for an insecure host, https without verification
+    /// and then plain http; for a loopback host, https and then http.
+    pub fn endpoints(&self, domain: &str) -> Vec<Endpoint> {
+        let registry = canonical_registry(domain).to_owned();
+        let authority = api_authority(domain).to_owned();
+        let insecure = self.is_insecure(domain);
+        let https = Endpoint {
+            registry: registry.clone(),
+            scheme: Scheme::Https,
+            authority: authority.clone(),
+            skip_tls_verify: insecure,
+        };
+        if insecure || is_loopback(&authority) {
+            let http = Endpoint {
+                registry,
+                scheme: Scheme::Http,
+                authority,
+                skip_tls_verify: false,
+            };
+            vec![https, http]
+        } else {
+            vec![https]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_hub_aliases_are_one_registry() {
+        for d in [
+            "docker.io",
+            "index.docker.io",
+            "registry-1.docker.io",
+            "www.docker.io",
+        ] {
+            assert_eq!(canonical_registry(d), "docker.io");
+            assert_eq!(api_authority(d), DOCKER_HUB_API_HOST);
+        }
+        assert_eq!(canonical_registry("ghcr.io:443"), "ghcr.io");
+        assert_eq!(canonical_registry("ghcr.io:8443"), "ghcr.io:8443");
+    }
+
+    #[test]
+    fn schemes_to_try() {
+        let p = EndpointPolicy::new()
+            .insecure("myreg.lan:5000")
+            .insecure("other.lan");
+        let e = p.endpoints("ghcr.io");
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].base_url(), "https://ghcr.io");
+        assert!(!e[0].skip_tls_verify);
+        let e = p.endpoints("myreg.lan:5000");
+        assert_eq!(
+            e.iter().map(Endpoint::base_url).collect::<Vec<_>>(),
+            ["https://myreg.lan:5000", "http://myreg.lan:5000"]
+        );
+        assert!(e[0].skip_tls_verify);
+        assert!(
+            p.is_insecure("other.lan:1234"),
+            "a host without port covers all ports"
+        );
+        assert!(!p.is_insecure("myreg.lan:5001"));
+        let e = p.endpoints("127.0.0.1:5000");
+        assert_eq!(e[1].scheme, Scheme::Http);
+        assert!(
+            !e[0].skip_tls_verify,
+            "loopback is not insecure unless named"
+        );
+        assert_eq!(
+            p.endpoints("docker.io")[0].base_url(),
+            "https://registry-1.docker.io"
+        );
+    }
+
+    #[test]
+    fn loopback() {
+        for l in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:1",
+            "[::1]:5000",
+            "::1",
+            "foo.localhost",
+        ] {
+            assert!(is_loopback(l), "{l}");
+        }
+        for n in [
+            "example.com",
+            "10.0.0.1:5000",
+            "[fe80::1]",
+            "localhost.example.com",
+        ] {
+            assert!(!is_loopback(n), "{n}");
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! `GET /v2/`: is this a V2 registry, on which endpoint, and how does it
+//! want to be authenticated.
+
+use berth_auth::{OwnedChallenge, parse_challenge_fields};
+use http::response::Parts;
+use http::{Method, StatusCode, header};
+
+use crate::endpoint::Endpoint;
+use crate::error::{Error, Subject};
+use crate::exchange::{Exchange, Machine, Next, Steps, operation};
+use crate::op::Context;
+use crate::session::Session;
+
+/// What a ping found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PingInfo {
+    /// The endpoint that answered (https, or http for loopback and insecure
+    /// hosts when https failed).
+    pub endpoint: Endpoint,
+    /// The `Docker-Distribution-API-Version` header, if sent.
+    pub api_version: Option<String>,
+    /// The challenges of a 401 answer (empty when the registry is open).
+    pub challenges: Vec<OwnedChallenge>,
+}
+
+pub(crate) struct PingSteps {
+    candidates: Vec<Endpoint>,
+    index: usize,
+}
+
+impl PingSteps {
+    fn exchange(&self) -> Result<Exchange, Error> {
+        let endpoint = &self.candidates[self.index];
+        let last = self.index + 1 == self.candidates.len();
+        // With another endpoint to try, a connection failure moves on at
+        // once instead of retrying.
+        Ok(
+            Exchange::new(endpoint, Method::GET, "/v2/", Subject::Registry, Vec::new())?
+                .without_auth()
+                .retryable(last),
+        )
+    }
+}
+
+impl Steps for PingSteps {
+    type Output = PingInfo;
+
+    fn first(&mut self, _cx: &mut Context<'_>) -> Result<Exchange, Error> {
+        self.exchange()
+    }
+
+    fn on_head(
+        &mut self,
+        ex: &Exchange,
+        parts: Parts,
+        cx: &mut Context<'_>,
+    ) -> Result<Next<PingInfo>, Error> {
+        let endpoint = self.candidates[self.index].clone();
+        let api_version = parts
+            .headers
+            .get("docker-distribution-api-version")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let challenges: Vec<OwnedChallenge> = {
+            let fields = parts
+                .headers
+                .get_all(header::WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok());
+            parse_challenge_fields(fields)
+                .map(|cs| cs.iter().map(|c| c.to_owned()).collect())
+                .unwrap_or_default()
+        };
+        match parts.status {
+            s if s.is_success() || s == StatusCode::UNAUTHORIZED => {
+                if let Some(auth) = Session::pick_challenge(&challenges) {
+                    cx.session.remember_challenge(&endpoint.registry, auth);
+                }
+                cx.session.choose_endpoint(endpoint.clone());
+                Ok(Next::Done(PingInfo {
+                    endpoint,
+                    api_version,
+                    challenges,
+                }))
+            }
+            StatusCode::NOT_FOUND => Err(Error::NotV2 {
+                url: endpoint.base_url(),
+            }),
+            _ => {
+                let _ = ex;
+                Ok(Next::Fail(parts))
+            }
+        }
+    }
+
+    fn on_unreachable(
+        &mut self,
+        error: Error,
+        _cx: &mut Context<'_>,
+    ) -> Result<Next<PingInfo>, Error> {
+        if self.index + 1 < self.candidates.len() {
+            self.index += 1;
+            return Ok(Next::Then(self.exchange()?));
+        }
+        Err(error)
+    }
+}
+
+operation!(
+    /// `GET /v2/` on each endpoint of a registry in turn (https; then plain
+    /// http for loopback and insecure hosts). Records the endpoint that
+    /// answered and the registry's challenge in the session.
+    Ping,
+    PingSteps,
+    PingInfo
+);
+
+impl Ping {
+    /// A ping of the registry `domain` (`docker.io`, `localhost:5000`).
+    pub fn new(session: &Session, domain: &str) -> Ping {
+        Ping(Machine::new(PingSteps {
+            candidates: session.endpoint_policy().endpoints(domain),
+            index: 0,
+        }))
+    }
+}
