@@ -114,8 +114,8 @@ fn parse_seconds(args: &[String]) -> Result<Option<u64>> {
     Ok(None)
 }
 
-/// Every `unsafe` in the crates' sources must carry a `// SAFETY:` comment on
-/// one of the three lines above it.
+/// Every `unsafe` block and `unsafe impl` in the crates' sources must carry a
+/// `// SAFETY:` comment on one of the three lines above it.
 fn check_unsafe() -> Result<()> {
     eprintln!("\n==> unsafe audit");
     let mut bad = Vec::new();
@@ -126,10 +126,17 @@ fn check_unsafe() -> Result<()> {
         let lines: Vec<&str> = text.lines().collect();
         for (i, line) in lines.iter().enumerate() {
             let code = line.split("//").next().unwrap_or("");
-            let has_unsafe = code
+            // What needs a reason: an `unsafe` block and an `unsafe impl`.
+            // An `unsafe fn` declares a contract (its `# Safety` doc); the
+            // blocks that call it carry the reason.
+            let words: Vec<&str> = code
                 .split(|c: char| !c.is_alphanumeric() && c != '_')
-                .any(|w| w == "unsafe");
-            if !has_unsafe || code.contains("unsafe_code") {
+                .filter(|w| !w.is_empty())
+                .collect();
+            let needs_reason = words.windows(2).any(|w| w[0] == "unsafe" && w[1] == "impl")
+                || code.contains("unsafe {")
+                || code.trim_end().ends_with("unsafe");
+            if !needs_reason {
                 continue;
             }
             let explained = lines[i.saturating_sub(3)..=i]
