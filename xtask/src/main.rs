@@ -10,6 +10,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+mod bench;
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((cmd, rest)) = args.split_first() else {
@@ -19,6 +21,8 @@ fn main() -> Result<()> {
     match cmd.as_str() {
         "ci" => ci(rest),
         "fuzz" => fuzz_command(rest),
+        "bench" => bench::run(&root(), rest.iter().any(|a| a == "--quick")),
+        "registry" => registry(rest),
         "help" | "--help" | "-h" => {
             print_help();
             Ok(())
@@ -35,7 +39,9 @@ fn print_help() {
         "usage: cargo xtask <command>\n\n\
          commands:\n  \
          ci                          fmt, clippy, tests, docs, layer checks, fuzz smoke\n  \
-         fuzz [--seconds N] [T...]   run cargo-fuzz targets (all by default, 60 s each)\n"
+         fuzz [--seconds N] [T...]   run cargo-fuzz targets (all by default, 60 s each)\n  \
+         bench [--quick]             pull/push vs skopeo on the real registry; writes BENCHMARKS.md\n  \
+         registry start [--htpasswd USER:PASS]   run the real registry on 127.0.0.1 until Ctrl-C\n"
     );
 }
 
@@ -101,6 +107,34 @@ fn ci(args: &[String]) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// `cargo xtask registry start`: the real registry on 127.0.0.1 with a
+/// free port and a temporary storage directory, as the tests start it,
+/// until interrupted (stopping it removes the storage).
+fn registry(args: &[String]) -> Result<()> {
+    match args.first().map(String::as_str) {
+        Some("start") => {}
+        Some("stop") => {
+            eprintln!("a registry started with `cargo xtask registry start` stops with Ctrl-C (it runs in the foreground)");
+            return Ok(());
+        }
+        _ => bail!("usage: cargo xtask registry start [--htpasswd USER:PASS]"),
+    }
+    let auth = match args.iter().position(|a| a == "--htpasswd") {
+        Some(i) => {
+            let pair = args.get(i + 1).context("--htpasswd needs USER:PASS")?;
+            let (user, password) = pair.split_once(':').context("--htpasswd needs USER:PASS")?;
+            berth_testkit::Auth::Htpasswd { user: user.into(), password: password.into() }
+        }
+        None => berth_testkit::Auth::None,
+    };
+    let registry = berth_testkit::Registry::start(auth).context("starting the registry")?;
+    println!("{}", registry.host());
+    eprintln!("registry at http://{} (storage {}); Ctrl-C stops it", registry.host(), registry.storage().display());
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
 }
 
 fn parse_seconds(args: &[String]) -> Result<Option<u64>> {

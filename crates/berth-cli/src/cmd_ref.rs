@@ -6,7 +6,7 @@ use anyhow::Result;
 use berth_reference::Reference;
 use serde::Serialize;
 
-use crate::Output;
+use crate::Global;
 
 /// Arguments of `berth ref`.
 #[derive(Debug, clap::Args)]
@@ -30,7 +30,7 @@ struct Parts<'a> {
     familiar: String,
 }
 
-pub(crate) fn run(args: &Args, out: Output) -> Result<()> {
+pub(crate) fn run(args: &Args, out: &Global) -> Result<()> {
     let r = args.reference.clone().with_default_tag();
     let mut stdout = std::io::stdout().lock();
     if out.json {

@@ -283,18 +283,47 @@ impl RegistryError {
     }
 }
 
+impl RegistryError {
+    /// The registry's `host[:port]`, from the request URL.
+    pub fn host(&self) -> &str {
+        let rest = self
+            .url
+            .split_once("://")
+            .map_or(self.url.as_str(), |(_, r)| r);
+        rest.split('/').next().unwrap_or(rest)
+    }
+}
+
 impl fmt::Display for RegistryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // For an anonymous request, 401/403/404 often all mean "missing or
-        // private", as containerd says.
-        if self.anonymous
-            && matches!(self.status.as_u16(), 401 | 403 | 404)
-            && self.subject != Subject::Blob
-        {
-            write!(
+        let host = self.host();
+        match self.status.as_u16() {
+            401 if self.anonymous => write!(
                 f,
-                "repository does not exist or may require authorization: "
-            )?;
+                "authentication required by {host} (no credentials were sent): "
+            )?,
+            401 => write!(f, "unauthorized: {host} refused the credentials: ")?,
+            403 if self.anonymous && self.subject != Subject::Blob => write!(
+                f,
+                "unauthorized: {host} refused anonymous access (the repository does not exist or may require authorization): "
+            )?,
+            403 => write!(f, "unauthorized: {host} denied access: ")?,
+            // For an anonymous request, a bare 404 often means "missing or
+            // private", as containerd says; a code naming what is missing
+            // is clear on its own.
+            404 if self.anonymous
+                && self.subject != Subject::Blob
+                && self
+                    .diagnostics
+                    .iter()
+                    .all(|d| matches!(d.code, ErrorCode::NameUnknown | ErrorCode::Unknown)) =>
+            {
+                write!(
+                    f,
+                    "repository does not exist or may require authorization: "
+                )?
+            }
+            _ => {}
         }
         write!(f, "{} {} answered {}", self.method, self.url, self.status)?;
         for d in &self.diagnostics {
@@ -587,9 +616,26 @@ mod tests {
         let e = err(401, "", Subject::Tag, true);
         assert!(
             e.to_string()
-                .starts_with("repository does not exist or may require authorization")
+                .starts_with("authentication required by r.example"),
+            "{e}"
         );
         assert!(e.is_auth());
+        let e = err(404, "", Subject::Tag, true);
+        assert!(
+            e.to_string()
+                .starts_with("repository does not exist or may require authorization"),
+            "{e}"
+        );
+        let e = err(
+            404,
+            r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#,
+            Subject::Tag,
+            true,
+        );
+        assert!(
+            e.to_string().starts_with("GET "),
+            "a named code is clear on its own: {e}"
+        );
     }
 
     #[test]

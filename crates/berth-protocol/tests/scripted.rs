@@ -628,10 +628,11 @@ fn artifactory_403_for_a_missing_repository_says_what_it_may_mean() {
         &clock,
     )
     .unwrap_err();
+    let text = e.to_string();
     assert!(
-        e.to_string()
-            .starts_with("repository does not exist or may require authorization"),
-        "{e}"
+        text.starts_with("unauthorized: art.example refused anonymous access")
+            && text.contains("may require authorization"),
+        "{text}"
     );
     assert!(e.is_auth());
 }

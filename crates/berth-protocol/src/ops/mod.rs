@@ -13,7 +13,7 @@ pub use manifest::{
     DeleteManifest, FetchedManifest, GetManifest, MANIFEST_ACCEPT, ManifestAddress, ManifestRef,
     PutManifest, Resolve,
 };
-pub use ping::{Ping, PingInfo};
+pub use ping::{CheckAuth, Ping, PingInfo};
 pub use referrers::{ListReferrers, Referrers};
 pub use upload::{CancelUpload, PushBlob, PushOutcome, UploadPolicy};
 

@@ -124,3 +124,53 @@ impl Ping {
         }))
     }
 }
+
+pub(crate) struct CheckAuthSteps {
+    domain: String,
+}
+
+impl Steps for CheckAuthSteps {
+    type Output = ();
+
+    fn first(&mut self, cx: &mut Context<'_>) -> Result<Exchange, Error> {
+        let endpoint = cx.session.endpoint(&self.domain);
+        Exchange::new(
+            &endpoint,
+            Method::GET,
+            "/v2/",
+            Subject::Registry,
+            Vec::new(),
+        )
+    }
+
+    fn on_head(
+        &mut self,
+        _ex: &Exchange,
+        parts: Parts,
+        _cx: &mut Context<'_>,
+    ) -> Result<Next<()>, Error> {
+        if parts.status.is_success() {
+            Ok(Next::Done(()))
+        } else {
+            Ok(Next::Fail(parts))
+        }
+    }
+}
+
+operation!(
+    /// `GET /v2/` with the session's credentials, answering the registry's
+    /// challenge: succeeds when the registry accepts them (what `docker
+    /// login` checks).
+    CheckAuth,
+    CheckAuthSteps,
+    ()
+);
+
+impl CheckAuth {
+    /// Checks the credentials for registry `domain`.
+    pub fn new(domain: &str) -> CheckAuth {
+        CheckAuth(Machine::new(CheckAuthSteps {
+            domain: domain.to_owned(),
+        }))
+    }
+}

@@ -1,0 +1,404 @@
+//! The commands that talk to registries.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+use berth::manifest::{Descriptor, ImageConfig, MediaType, Platform};
+use berth::reference::Reference;
+use berth::{Client, CredentialFiles, DockerCredentials, PullOptions, Report};
+use berth_hyper::HyperTransport;
+use serde_json::json;
+
+use crate::output::{human, progress};
+use crate::{Failure, Global};
+
+/// A command that takes one reference.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RefArgs {
+    /// An image reference (`ubuntu:24.04`, `ghcr.io/org/app@sha256:...`).
+    #[arg(value_name = "REF", value_parser = parse_reference)]
+    reference: Reference,
+}
+
+/// `berth catalog REGISTRY`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RegistryArgs {
+    /// A registry (`ghcr.io`, `localhost:5000`).
+    #[arg(value_name = "REGISTRY")]
+    registry: String,
+}
+
+/// `berth referrers REF`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ReferrersArgs {
+    #[arg(value_name = "REF", value_parser = parse_reference)]
+    reference: Reference,
+    /// Only referrers of this artifact type.
+    #[arg(long = "artifact-type", value_name = "TYPE")]
+    artifact_type: Option<String>,
+}
+
+/// `berth pull REF DIR`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct PullArgs {
+    #[arg(value_name = "REF", value_parser = parse_reference)]
+    reference: Reference,
+    /// The OCI image layout directory to write (created if missing).
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+    /// Pull the whole multi-platform index.
+    #[arg(long = "all-platforms", conflicts_with = "platform")]
+    all_platforms: bool,
+}
+
+/// `berth push DIR REF`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct PushArgs {
+    /// An OCI image layout directory.
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+    #[arg(value_name = "REF", value_parser = parse_reference)]
+    reference: Reference,
+}
+
+/// `berth copy SRC DST`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CopyArgs {
+    #[arg(value_name = "SRC", value_parser = parse_reference)]
+    src: Reference,
+    #[arg(value_name = "DST", value_parser = parse_reference)]
+    dst: Reference,
+    /// Copy the whole multi-platform index.
+    #[arg(long = "all-platforms", conflicts_with = "platform")]
+    all_platforms: bool,
+}
+
+/// `berth tag REF TAG`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct TagArgs {
+    #[arg(value_name = "REF", value_parser = parse_reference)]
+    reference: Reference,
+    /// The new tag, in the same repository.
+    #[arg(value_name = "TAG")]
+    tag: String,
+}
+
+fn parse_reference(s: &str) -> Result<Reference, String> {
+    Reference::parse_normalized(s).map_err(|e| e.to_string())
+}
+
+/// The client every command uses, from the global options: credentials as
+/// Docker and podman find them, certs.d, insecure registries.
+pub(crate) fn client(
+    global: &Global,
+    progress: Option<berth::Progress>,
+) -> Result<Client<HyperTransport>> {
+    let mut transport = HyperTransport::builder().certs_d(true);
+    let mut builder = Client::builder().credentials(Arc::new(DockerCredentials::new(
+        CredentialFiles::from_env(),
+    )));
+    for host in &global.insecure {
+        transport = transport.insecure_host(host.clone());
+        builder = builder.insecure_registry(host.clone());
+    }
+    if let Some(ca) = &global.ca_file {
+        transport = transport.extra_ca_file(ca.clone());
+    }
+    if let Some(n) = global.concurrency {
+        builder = builder.concurrency(n);
+    }
+    if let Some(p) = progress {
+        builder = builder.progress(p);
+    }
+    let transport = transport.build().context("cannot set up TLS")?;
+    Ok(builder.build(transport))
+}
+
+fn platform(global: &Global) -> Result<Platform, Failure> {
+    match &global.platform {
+        None => Ok(Platform::host()),
+        Some(p) => p.parse().map_err(|e| Failure {
+            code: 2,
+            error: anyhow!("invalid --platform {p:?}: {e}"),
+        }),
+    }
+}
+
+fn print_json(value: &serde_json::Value) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn print_lines<I: IntoIterator<Item = S>, S: AsRef<str>>(lines: I) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    for l in lines {
+        writeln!(out, "{}", l.as_ref())?;
+    }
+    Ok(())
+}
+
+fn report_json(r: &Report) -> serde_json::Value {
+    json!({
+        "digest": r.digest.as_ref().map(ToString::to_string),
+        "blobs_transferred": r.blobs_transferred,
+        "blobs_skipped": r.blobs_skipped,
+        "blobs_mounted": r.blobs_mounted,
+        "bytes": r.bytes,
+        "manifests": r.manifests,
+    })
+}
+
+fn print_report(r: &Report, global: &Global) -> Result<()> {
+    if global.json {
+        return print_json(&report_json(r));
+    }
+    if let Some(d) = &r.digest {
+        print_lines([d.to_string()])?;
+    }
+    if !global.quiet {
+        eprintln!(
+            "{} blobs transferred ({}), {} already there, {} mounted, {} manifests",
+            r.blobs_transferred,
+            human(r.bytes),
+            r.blobs_skipped,
+            r.blobs_mounted,
+            r.manifests
+        );
+    }
+    Ok(())
+}
+
+pub(crate) async fn digest(a: &RefArgs, g: &Global) -> Result<(), Failure> {
+    let d = client(g, None)?.resolve(&a.reference).await?;
+    if g.json {
+        print_json(
+            &json!({"digest": d.digest.to_string(), "mediaType": d.media_type.as_str(), "size": d.size}),
+        )?;
+    } else {
+        print_lines([d.digest.to_string()])?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn manifest(a: &RefArgs, g: &Global) -> Result<(), Failure> {
+    let c = client(g, None)?;
+    // With --platform, the platform's manifest; without, the manifest the
+    // reference names, exactly as sent.
+    let m = match &g.platform {
+        Some(_) => c.platform_manifest(&a.reference, &platform(g)?).await?,
+        None => c.manifest(&a.reference).await?,
+    };
+    std::io::stdout()
+        .lock()
+        .write_all(m.manifest.raw())
+        .context("writing to stdout")?;
+    Ok(())
+}
+
+pub(crate) async fn config(a: &RefArgs, g: &Global) -> Result<(), Failure> {
+    let bytes = client(g, None)?.config(&a.reference, &platform(g)?).await?;
+    std::io::stdout()
+        .lock()
+        .write_all(&bytes)
+        .context("writing to stdout")?;
+    Ok(())
+}
+
+pub(crate) async fn blob(a: &RefArgs, g: &Global) -> Result<(), Failure> {
+    let Some(digest) = a.reference.digest().cloned() else {
+        return Err(Failure {
+            code: 2,
+            error: anyhow!("`berth blob` needs REF@DIGEST"),
+        });
+    };
+    let c = client(g, None)?;
+    let r = &a.reference;
+    let info = c
+        .head_blob(r.domain(), r.path(), &digest)
+        .await?
+        .ok_or_else(|| {
+            anyhow!(berth::Error::Usage(format!(
+                "blob {digest} not found in {}",
+                r.name()
+            )))
+        })
+        .map_err(|e| Failure { code: 3, error: e })?;
+    let size = info
+        .size
+        .ok_or_else(|| anyhow!("the registry did not say the blob's size"))?;
+    let descriptor = Descriptor::new(MediaType::new("application/octet-stream"), digest, size);
+    let mut out = std::io::stdout().lock();
+    c.fetch_blob(r.domain(), r.path(), &descriptor, |chunk| {
+        out.write_all(chunk)
+            .map_err(|e| berth::Error::Usage(format!("writing to stdout: {e}")))
+    })
+    .await?;
+    out.flush().context("writing to stdout")?;
+    Ok(())
+}
+
+pub(crate) async fn tags(a: &RefArgs, g: &Global) -> Result<(), Failure> {
+    let tags = client(g, None)?.tags(&a.reference).await?;
+    if g.json {
+        print_json(&json!(tags))?
+    } else {
+        print_lines(tags)?
+    }
+    Ok(())
+}
+
+pub(crate) async fn catalog(a: &RegistryArgs, g: &Global) -> Result<(), Failure> {
+    let repos = client(g, None)?.catalog(&a.registry).await?;
+    if g.json {
+        print_json(&json!(repos))?
+    } else {
+        print_lines(repos)?
+    }
+    Ok(())
+}
+
+pub(crate) async fn referrers(a: &ReferrersArgs, g: &Global) -> Result<(), Failure> {
+    let r = client(g, None)?
+        .referrers(&a.reference, a.artifact_type.as_deref().map(MediaType::new))
+        .await?;
+    if g.json {
+        print_json(&json!({"api": r.api, "manifests": r.descriptors}))?;
+    } else {
+        print_lines(r.descriptors.iter().map(|d| {
+            format!(
+                "{} {} {}",
+                d.digest,
+                d.artifact_type.as_ref().map_or("-", |t| t.as_str()),
+                human(d.size)
+            )
+        }))?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn inspect(a: &RefArgs, g: &Global) -> Result<(), Failure> {
+    let c = client(g, None)?;
+    let top = c.manifest(&a.reference).await?;
+    let platforms: Vec<String> = top
+        .manifest
+        .manifests()
+        .iter()
+        .filter(|d| !d.is_unknown_platform())
+        .filter_map(|d| d.platform.as_ref().map(ToString::to_string))
+        .collect();
+    let image = c.platform_manifest(&a.reference, &platform(g)?).await?;
+    let config_bytes = c.config(&a.reference, &platform(g)?).await.ok();
+    let config = config_bytes
+        .as_deref()
+        .and_then(|b| ImageConfig::from_slice(b).ok());
+    let layers: Vec<(String, u64)> = image
+        .manifest
+        .layers()
+        .iter()
+        .map(|l| (l.digest.to_string(), l.size))
+        .collect();
+    let created = config.as_ref().and_then(|c| c.created.clone());
+    let labels = config
+        .as_ref()
+        .and_then(|c| c.config.as_ref())
+        .map(|r| r.labels.clone())
+        .unwrap_or_default();
+    if g.json {
+        return Ok(print_json(&json!({
+            "reference": a.reference.to_string(),
+            "digest": top.digest.to_string(),
+            "mediaType": top.manifest.media_type().as_str(),
+            "platforms": platforms,
+            "manifest": image.digest.to_string(),
+            "layers": layers.iter().map(|(d, s)| json!({"digest": d, "size": s})).collect::<Vec<_>>(),
+            "size": layers.iter().map(|(_, s)| s).sum::<u64>(),
+            "created": created,
+            "labels": labels,
+        }))?);
+    }
+    let mut out = vec![
+        format!("reference:  {}", a.reference),
+        format!("digest:     {}", top.digest),
+        format!("media type: {}", top.manifest.media_type()),
+    ];
+    if !platforms.is_empty() {
+        out.push(format!("platforms:  {}", platforms.join(", ")));
+        out.push(format!(
+            "manifest:   {} (for {})",
+            image.digest,
+            platform(g)?
+        ));
+    }
+    if let Some(created) = created {
+        out.push(format!("created:    {created}"));
+    }
+    out.push(format!(
+        "layers:     {} ({} in all)",
+        layers.len(),
+        human(layers.iter().map(|(_, s)| s).sum())
+    ));
+    for (d, s) in &layers {
+        out.push(format!("  {d}  {}", human(*s)));
+    }
+    if !labels.is_empty() {
+        out.push("labels:".to_owned());
+        out.extend(labels.iter().map(|(k, v)| format!("  {k}={v}")));
+    }
+    print_lines(out)?;
+    Ok(())
+}
+
+pub(crate) async fn pull(a: &PullArgs, g: &Global) -> Result<(), Failure> {
+    let options = if a.all_platforms {
+        PullOptions::all_platforms()
+    } else {
+        PullOptions::platform(platform(g)?)
+    };
+    let report = client(g, progress(g.quiet))?
+        .pull(&a.reference, &a.dir, &options)
+        .await?;
+    Ok(print_report(&report, g)?)
+}
+
+pub(crate) async fn push(a: &PushArgs, g: &Global) -> Result<(), Failure> {
+    let report = client(g, progress(g.quiet))?
+        .push(&a.dir, &a.reference)
+        .await?;
+    Ok(print_report(&report, g)?)
+}
+
+pub(crate) async fn copy(a: &CopyArgs, g: &Global) -> Result<(), Failure> {
+    let options = if a.all_platforms {
+        PullOptions::all_platforms()
+    } else {
+        PullOptions::platform(platform(g)?)
+    };
+    let report = client(g, progress(g.quiet))?
+        .copy(&a.src, &a.dst, &options)
+        .await?;
+    Ok(print_report(&report, g)?)
+}
+
+pub(crate) async fn tag(a: &TagArgs, g: &Global) -> Result<(), Failure> {
+    let d = client(g, None)?.tag(&a.reference, &a.tag).await?;
+    if g.json {
+        print_json(&json!({"digest": d.to_string(), "tag": a.tag}))?
+    } else {
+        print_lines([d.to_string()])?
+    }
+    Ok(())
+}
+
+pub(crate) async fn delete(a: &RefArgs, g: &Global) -> Result<(), Failure> {
+    let d = client(g, None)?.delete(&a.reference).await?;
+    if g.json {
+        print_json(&json!({"deleted": d.to_string()}))?
+    } else {
+        print_lines([d.to_string()])?
+    }
+    Ok(())
+}

@@ -1,0 +1,348 @@
+//! The `berth` binary against the real registry: every command, its
+//! output (text and `--json`), and its exit codes.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use berth_testkit::image::{TestImage, write_layout};
+use berth_testkit::{Auth, Registry};
+
+/// Runs `berth` with a private Docker config directory and no terminal.
+fn berth(home: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+    cmd.args(args)
+        .env("HOME", home)
+        .env("DOCKER_CONFIG", home.join(".docker"))
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("berth runs");
+    if let Some(input) = stdin {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    child.wait_with_output().expect("berth finishes")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).expect("utf-8 stdout")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_str(&ok(out)).expect("JSON on stdout")
+}
+
+fn no_escape_codes(out: &Output) {
+    for stream in [&out.stdout, &out.stderr] {
+        assert!(
+            !stream.contains(&0x1b),
+            "escape codes without a terminal: {}",
+            String::from_utf8_lossy(stream)
+        );
+    }
+}
+
+#[test]
+fn every_command_against_the_real_registry() {
+    let registry = Registry::start(Auth::None).expect("registry");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let src = tmp.path().join("src");
+    let images = [
+        TestImage::new("linux/amd64", &[200_000, 100], 21),
+        TestImage::new("linux/arm64/v8", &[150_000], 22),
+    ];
+    let top = write_layout(&src, "1.0", &images).expect("layout");
+    let host = registry.host();
+    let reference = format!("{host}/demo/app:1.0");
+
+    // push: the digest on stdout, progress on stderr, no escape codes.
+    let out = berth(
+        &home,
+        &["push", src.to_str().expect("path"), &reference],
+        None,
+    );
+    assert_eq!(ok(&out).trim(), top.digest.to_string());
+    no_escape_codes(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("blobs transferred"));
+
+    // digest: the digest and a newline, nothing else.
+    let out = berth(&home, &["digest", &reference], None);
+    assert_eq!(ok(&out), format!("{}\n", top.digest));
+
+    // manifest: the registry's bytes exactly.
+    let out = berth(&home, &["manifest", &reference], None);
+    let raw =
+        std::fs::read(src.join("blobs/sha256").join(top.digest.encoded())).expect("index blob");
+    assert_eq!(out.stdout, raw);
+    let out = berth(
+        &home,
+        &["manifest", &reference, "--platform", "linux/arm64"],
+        None,
+    );
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json manifest");
+    assert_eq!(m["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+
+    // config for a platform; global option before the subcommand too.
+    let out = berth(
+        &home,
+        &["--platform", "linux/arm64", "config", &reference],
+        None,
+    );
+    let c: serde_json::Value = serde_json::from_str(&ok(&out)).expect("config json");
+    assert_eq!(c["architecture"], "arm64");
+
+    // tags, catalog (text and JSON).
+    assert_eq!(ok(&berth(&home, &["tags", &reference], None)), "1.0\n");
+    assert_eq!(
+        json(&berth(&home, &["tags", "--json", &reference], None)),
+        serde_json::json!(["1.0"])
+    );
+    assert_eq!(
+        json(&berth(&home, &["catalog", &host, "--json"], None)),
+        serde_json::json!(["demo/app"])
+    );
+
+    // inspect: human and JSON.
+    let text = ok(&berth(&home, &["inspect", &reference], None));
+    assert!(
+        text.contains(&top.digest.to_string())
+            && text.contains("linux/arm64/v8")
+            && text.contains("layers:"),
+        "{text}"
+    );
+    let j = json(&berth(&home, &["inspect", "--json", &reference], None));
+    assert_eq!(j["digest"], top.digest.to_string());
+    assert_eq!(
+        j["layers"].as_array().map(Vec::len),
+        Some(2),
+        "the host platform's image has two layers"
+    );
+
+    // pull one platform; the layout's index names it with the tag.
+    let dir = tmp.path().join("pulled");
+    let j = json(&berth(
+        &home,
+        &["pull", "--json", &reference, dir.to_str().expect("path")],
+        None,
+    ));
+    assert_eq!(j["blobs_transferred"], 3);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).expect("index"))
+            .expect("json");
+    assert_eq!(
+        index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
+        "1.0"
+    );
+    // pull all platforms.
+    let all = tmp.path().join("all");
+    let j = json(&berth(
+        &home,
+        &[
+            "pull",
+            &reference,
+            all.to_str().expect("path"),
+            "--all-platforms",
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(j["digest"], top.digest.to_string());
+
+    // blob REF@DIGEST to stdout, verified.
+    let m: serde_json::Value = serde_json::from_slice(
+        &berth(
+            &home,
+            &["manifest", &reference, "--platform", "linux/arm64"],
+            None,
+        )
+        .stdout,
+    )
+    .expect("json");
+    let layer_digest = m["layers"][0]["digest"].as_str().expect("digest");
+    let out = berth(
+        &home,
+        &["blob", &format!("{host}/demo/app@{layer_digest}")],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout.len(), 150_000);
+    assert_eq!(
+        berth::manifest::Digester::sha256_of(&out.stdout).to_string(),
+        layer_digest
+    );
+
+    // tag, copy (within the registry: mounted), delete.
+    assert_eq!(
+        ok(&berth(&home, &["tag", &reference, "stable"], None)).trim(),
+        top.digest.to_string()
+    );
+    let copied = format!("{host}/other/app:1.0");
+    let j = json(&berth(
+        &home,
+        &["copy", "--all-platforms", "--json", &reference, &copied],
+        None,
+    ));
+    assert_eq!(j["digest"], top.digest.to_string());
+    assert_eq!(j["blobs_mounted"], 5, "{j}");
+    assert_eq!(
+        ok(&berth(
+            &home,
+            &["delete", &format!("{host}/demo/app:stable")],
+            None
+        ))
+        .trim(),
+        top.digest.to_string()
+    );
+
+    // Exit codes: not found 3, usage 2.
+    let out = berth(&home, &["digest", &format!("{host}/demo/app:stable")], None);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = berth(&home, &["digest", &format!("{host}/nothing/here:x")], None);
+    assert_eq!(out.status.code(), Some(3));
+    let out = berth(&home, &["digest", "Not/Valid"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("lowercase") && err.contains("byte"), "{err}");
+    let out = berth(
+        &home,
+        &[
+            "pull",
+            &copied,
+            tmp.path().join("x").to_str().expect("path"),
+            "--platform",
+            "windows/s390x",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(3), "no such platform");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("linux/arm64/v8") && err.lines().count() == 1,
+        "one line naming what there is: {err}"
+    );
+}
+
+#[test]
+fn login_logout_and_auth_failures() {
+    let registry = Registry::start(Auth::Htpasswd {
+        user: "bob".into(),
+        password: "hunter2".into(),
+    })
+    .expect("registry");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let src = tmp.path().join("src");
+    write_layout(&src, "v", &[TestImage::new("linux/amd64", &[1000], 31)]).expect("layout");
+    let host = registry.host();
+    let reference = format!("{host}/private/app:v");
+
+    // Without credentials: exit 4, saying authentication is required.
+    let out = berth(
+        &home,
+        &["push", src.to_str().expect("path"), &reference],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("authentication required") && err.contains(&host),
+        "{err}"
+    );
+
+    // Wrong password: refused, nothing stored.
+    let out = berth(
+        &home,
+        &["login", &host, "-u", "bob", "--password-stdin"],
+        Some("wrong\n"),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!home.join(".docker/config.json").exists());
+
+    // Right password: stored in the Docker config, then used.
+    ok(&berth(
+        &home,
+        &["login", &host, "-u", "bob", "--password-stdin"],
+        Some("hunter2\n"),
+    ));
+    let config = std::fs::read_to_string(home.join(".docker/config.json")).expect("config written");
+    assert!(
+        config.contains(&host) && config.contains("\"auth\""),
+        "{config}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(home.join(".docker/config.json"))
+        .expect("meta")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "the config is private to its owner");
+    ok(&berth(
+        &home,
+        &["push", src.to_str().expect("path"), &reference],
+        None,
+    ));
+    assert_eq!(ok(&berth(&home, &["tags", &reference], None)), "v\n");
+
+    // Logout removes them; the registry refuses again.
+    ok(&berth(&home, &["logout", &host], None));
+    let out = berth(&home, &["tags", &reference], None);
+    assert_eq!(out.status.code(), Some(4));
+    let out = berth(&home, &["logout", &host], None);
+    assert_eq!(out.status.code(), Some(3), "not logged in");
+}
+
+#[test]
+fn help_documents_exit_codes_and_completions_generate() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let help = ok(&berth(tmp.path(), &["--help"], None));
+    assert!(
+        help.contains("Exit codes")
+            && help.contains("3  not found")
+            && help.contains("4  authentication"),
+        "{help}"
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let script = ok(&berth(tmp.path(), &["completions", shell], None));
+        assert!(script.contains("berth") && script.len() > 500, "{shell}");
+    }
+}

@@ -1,0 +1,495 @@
+//! Whole images: pull into an OCI layout, push from one, copy between
+//! registries. Multi-platform indexes throughout; digests never change on
+//! the way.
+
+use std::path::Path;
+
+use berth_manifest::{Descriptor, Manifest, Platform};
+use berth_protocol::driver::Transport;
+use berth_protocol::ops::{ManifestAddress, ManifestRef};
+use berth_reference::{Digest, Reference};
+use futures_util::{StreamExt, TryStreamExt};
+
+use crate::client::{BlobPush, Client, FileBlob, OnceStream, body_as_upload};
+use crate::error::Error;
+use crate::layout::Layout;
+use crate::progress::Event;
+
+/// Deepest nesting of indexes followed (an index of indexes of ...).
+pub const MAX_INDEX_DEPTH: usize = 4;
+
+/// What to pull.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PullOptions {
+    /// The platform to pick from an index.
+    pub platform: Platform,
+    /// Pull the whole index and every manifest under it.
+    pub all_platforms: bool,
+}
+
+impl PullOptions {
+    /// One platform.
+    pub fn platform(platform: Platform) -> Self {
+        PullOptions {
+            platform,
+            all_platforms: false,
+        }
+    }
+
+    /// Every platform.
+    pub fn all_platforms() -> Self {
+        PullOptions {
+            platform: Platform::host(),
+            all_platforms: true,
+        }
+    }
+}
+
+/// What a transfer did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// The digest of the manifest (or index) named at the end.
+    pub digest: Option<Digest>,
+    /// Blobs transferred.
+    pub blobs_transferred: usize,
+    /// Blobs already there.
+    pub blobs_skipped: usize,
+    /// Blobs mounted from another repository.
+    pub blobs_mounted: usize,
+    /// Bytes of blobs transferred.
+    pub bytes: u64,
+    /// Manifests written or pushed.
+    pub manifests: usize,
+}
+
+impl Report {
+    fn add(&mut self, other: &Report) {
+        self.blobs_transferred += other.blobs_transferred;
+        self.blobs_skipped += other.blobs_skipped;
+        self.blobs_mounted += other.blobs_mounted;
+        self.bytes += other.bytes;
+        self.manifests += other.manifests;
+    }
+}
+
+/// The blobs an image manifest names (config first, then layers).
+fn blobs_of(m: &Manifest) -> Vec<Descriptor> {
+    m.config().into_iter().chain(m.layers()).cloned().collect()
+}
+
+impl<T> Client<T>
+where
+    T: Transport + 'static,
+    T::Body: 'static,
+{
+    /// Pulls `reference` into the OCI layout at `dir`: the platform's
+    /// manifest (or, with `all_platforms`, the whole index), its config and
+    /// layers, downloaded concurrently, each verified before it is renamed
+    /// into `blobs/`; `index.json` then names the manifest with the tag as
+    /// `org.opencontainers.image.ref.name`. Blobs already present are
+    /// skipped, so an interrupted pull continues where it stopped.
+    pub async fn pull(
+        &self,
+        reference: &Reference,
+        dir: &Path,
+        options: &PullOptions,
+    ) -> Result<Report, Error> {
+        let layout = Layout::create(dir)?;
+        let top = self.manifest(reference).await?;
+        let mut report = Report::default();
+        let named = if top.manifest.is_index() && !options.all_platforms {
+            let chosen = self.platform_manifest(reference, &options.platform).await?;
+            self.pull_tree(
+                &layout,
+                reference,
+                &chosen.manifest,
+                &chosen.digest,
+                0,
+                &mut report,
+            )
+            .await?;
+            chosen.descriptor()
+        } else {
+            self.pull_tree(
+                &layout,
+                reference,
+                &top.manifest,
+                &top.digest,
+                0,
+                &mut report,
+            )
+            .await?;
+            top.descriptor()
+        };
+        report.digest = Some(named.digest.clone());
+        let ref_name = reference
+            .tag()
+            .map(str::to_owned)
+            .or_else(|| reference.digest().map(ToString::to_string));
+        layout.add_to_index(named, ref_name.as_deref())?;
+        Ok(report)
+    }
+
+    fn pull_tree<'a>(
+        &'a self,
+        layout: &'a Layout,
+        reference: &'a Reference,
+        manifest: &'a Manifest,
+        digest: &'a Digest,
+        depth: usize,
+        report: &'a mut Report,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>> {
+        Box::pin(async move {
+            if manifest.is_index() {
+                if depth >= MAX_INDEX_DEPTH {
+                    return Err(Error::Verify(format!(
+                        "indexes nested deeper than {MAX_INDEX_DEPTH}"
+                    )));
+                }
+                for child in manifest.manifests() {
+                    let fetched = self
+                        .manifest_at(ManifestAddress {
+                            domain: reference.domain().to_owned(),
+                            name: reference.path().to_owned(),
+                            reference: ManifestRef::Digest(child.digest.clone()),
+                        })
+                        .await?;
+                    self.pull_tree(
+                        layout,
+                        reference,
+                        &fetched.manifest,
+                        &fetched.digest,
+                        depth + 1,
+                        report,
+                    )
+                    .await?;
+                }
+            } else {
+                let blobs = blobs_of(manifest);
+                let got = self.download_all(layout, reference, &blobs).await?;
+                report.add(&got);
+            }
+            layout.write_blob_bytes(digest, manifest.raw())?;
+            report.manifests += 1;
+            self.emit(Event::Manifest {
+                digest: digest.clone(),
+            });
+            Ok(())
+        })
+    }
+
+    async fn download_all(
+        &self,
+        layout: &Layout,
+        reference: &Reference,
+        blobs: &[Descriptor],
+    ) -> Result<Report, Error> {
+        let reports: Vec<Report> = futures_util::stream::iter(blobs.iter().cloned())
+            .map(|d| async move { self.download(layout, reference, &d).await })
+            .buffer_unordered(self.concurrency())
+            .try_collect()
+            .await?;
+        let mut total = Report::default();
+        for r in &reports {
+            total.add(r);
+        }
+        Ok(total)
+    }
+
+    /// One blob into the layout, verified; a digest mismatch is retried
+    /// once from scratch.
+    async fn download(
+        &self,
+        layout: &Layout,
+        reference: &Reference,
+        d: &Descriptor,
+    ) -> Result<Report, Error> {
+        if layout.has_blob(&d.digest, d.size) {
+            self.emit(Event::BlobSkipped {
+                digest: d.digest.clone(),
+            });
+            return Ok(Report {
+                blobs_skipped: 1,
+                ..Report::default()
+            });
+        }
+        self.emit(Event::BlobStarted {
+            digest: d.digest.clone(),
+            size: d.size,
+        });
+        let mut attempt = 0;
+        loop {
+            let mut temp = layout.temp_blob(&d.digest, d.size)?;
+            let r = self
+                .fetch_blob(reference.domain(), reference.path(), d, |chunk| {
+                    temp.write(chunk)
+                })
+                .await;
+            match r.and_then(|()| temp.commit()) {
+                Ok(()) => break,
+                Err(e) if e.is_mismatch() && attempt == 0 => attempt += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        self.emit(Event::BlobFinished {
+            digest: d.digest.clone(),
+        });
+        Ok(Report {
+            blobs_transferred: 1,
+            bytes: d.size,
+            ..Report::default()
+        })
+    }
+
+    /// Pushes the image in the OCI layout at `dir` to `reference`: when
+    /// `index.json` names one manifest, that one whatever its ref name;
+    /// when several, the one whose ref name is the reference's tag. Every
+    /// manifest and blob under it goes too, byte for byte.
+    pub async fn push(&self, dir: &Path, reference: &Reference) -> Result<Report, Error> {
+        let layout = Layout::open(dir)?;
+        let top = layout.manifest_for(reference.tag())?;
+        let mut report = Report::default();
+        let at = match (reference.digest(), reference.tag()) {
+            (Some(d), _) => ManifestRef::Digest(d.clone()),
+            (None, Some(t)) => ManifestRef::Tag(t.to_owned()),
+            (None, None) => ManifestRef::Tag(berth_reference::DEFAULT_TAG.to_owned()),
+        };
+        let digest = self
+            .push_tree(&layout, reference, &top, at, 0, &mut report)
+            .await?;
+        report.digest = Some(digest);
+        Ok(report)
+    }
+
+    fn push_tree<'a>(
+        &'a self,
+        layout: &'a Layout,
+        reference: &'a Reference,
+        descriptor: &'a Descriptor,
+        at: ManifestRef,
+        depth: usize,
+        report: &'a mut Report,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Digest, Error>> + Send + 'a>> {
+        Box::pin(async move {
+            let bytes = layout.read_blob(&descriptor.digest, self.limits().manifest)?;
+            let manifest = Manifest::from_vec(bytes, Some(descriptor.media_type.as_str()))
+                .map_err(|e| Error::layout(&layout.blob_path(&descriptor.digest), e))?;
+            if manifest.is_index() {
+                if depth >= MAX_INDEX_DEPTH {
+                    return Err(Error::Verify(format!(
+                        "indexes nested deeper than {MAX_INDEX_DEPTH}"
+                    )));
+                }
+                for child in manifest.manifests() {
+                    if !layout.has_blob(&child.digest, child.size) {
+                        // A single-platform pull keeps only its platform.
+                        return Err(Error::layout(
+                            &layout.blob_path(&child.digest),
+                            format!(
+                                "the index names {} but the layout does not hold it",
+                                child.digest
+                            ),
+                        ));
+                    }
+                    self.push_tree(
+                        layout,
+                        reference,
+                        child,
+                        ManifestRef::Digest(child.digest.clone()),
+                        depth + 1,
+                        report,
+                    )
+                    .await?;
+                }
+            } else {
+                let blobs = blobs_of(&manifest);
+                let pushed: Vec<Report> = futures_util::stream::iter(blobs)
+                    .map(|d| async move {
+                        let source = FileBlob::new(layout.blob_path(&d.digest));
+                        let outcome = self
+                            .push_blob(reference.domain(), reference.path(), &d, &source, None)
+                            .await?;
+                        Ok::<_, Error>(match outcome {
+                            BlobPush::Existed => Report {
+                                blobs_skipped: 1,
+                                ..Report::default()
+                            },
+                            BlobPush::Mounted => Report {
+                                blobs_mounted: 1,
+                                ..Report::default()
+                            },
+                            BlobPush::Uploaded => Report {
+                                blobs_transferred: 1,
+                                bytes: d.size,
+                                ..Report::default()
+                            },
+                        })
+                    })
+                    .buffer_unordered(self.concurrency())
+                    .try_collect()
+                    .await?;
+                for r in &pushed {
+                    report.add(r);
+                }
+            }
+            let digest = self
+                .put_manifest(reference.domain(), reference.path(), at, &manifest)
+                .await?;
+            report.manifests += 1;
+            self.emit(Event::Manifest {
+                digest: digest.clone(),
+            });
+            Ok(digest)
+        })
+    }
+
+    /// Copies `src` to `dst`, registry to registry, without touching disk:
+    /// the platform's manifest, or with `all_platforms` the whole index.
+    /// Blobs the destination has are skipped; on the same registry they are
+    /// mounted; otherwise each download streams straight into its upload.
+    pub async fn copy(
+        &self,
+        src: &Reference,
+        dst: &Reference,
+        options: &PullOptions,
+    ) -> Result<Report, Error> {
+        let top = self.manifest(src).await?;
+        let mut report = Report::default();
+        let at = match (dst.digest(), dst.tag()) {
+            (Some(d), _) => ManifestRef::Digest(d.clone()),
+            (None, Some(t)) => ManifestRef::Tag(t.to_owned()),
+            (None, None) => {
+                ManifestRef::Tag(src.tag().unwrap_or(berth_reference::DEFAULT_TAG).to_owned())
+            }
+        };
+        let fetched = if top.manifest.is_index() && !options.all_platforms {
+            self.platform_manifest(src, &options.platform).await?
+        } else {
+            top
+        };
+        let digest = self
+            .copy_tree(src, dst, &fetched.manifest, at, 0, &mut report)
+            .await?;
+        report.digest = Some(digest);
+        Ok(report)
+    }
+
+    fn copy_tree<'a>(
+        &'a self,
+        src: &'a Reference,
+        dst: &'a Reference,
+        manifest: &'a Manifest,
+        at: ManifestRef,
+        depth: usize,
+        report: &'a mut Report,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Digest, Error>> + Send + 'a>> {
+        Box::pin(async move {
+            if manifest.is_index() {
+                if depth >= MAX_INDEX_DEPTH {
+                    return Err(Error::Verify(format!(
+                        "indexes nested deeper than {MAX_INDEX_DEPTH}"
+                    )));
+                }
+                for child in manifest.manifests() {
+                    let fetched = self
+                        .manifest_at(ManifestAddress {
+                            domain: src.domain().to_owned(),
+                            name: src.path().to_owned(),
+                            reference: ManifestRef::Digest(child.digest.clone()),
+                        })
+                        .await?;
+                    self.copy_tree(
+                        src,
+                        dst,
+                        &fetched.manifest,
+                        ManifestRef::Digest(child.digest.clone()),
+                        depth + 1,
+                        report,
+                    )
+                    .await?;
+                }
+            } else {
+                let copied: Vec<Report> = futures_util::stream::iter(blobs_of(manifest))
+                    .map(|d| async move { self.copy_blob(src, dst, &d).await })
+                    .buffer_unordered(self.concurrency())
+                    .try_collect()
+                    .await?;
+                for r in &copied {
+                    report.add(r);
+                }
+            }
+            let digest = self
+                .put_manifest(dst.domain(), dst.path(), at, manifest)
+                .await?;
+            report.manifests += 1;
+            Ok(digest)
+        })
+    }
+
+    async fn copy_blob(
+        &self,
+        src: &Reference,
+        dst: &Reference,
+        d: &Descriptor,
+    ) -> Result<Report, Error> {
+        if self
+            .blob_exists(dst.domain(), dst.path(), &d.digest)
+            .await?
+        {
+            self.emit(Event::BlobSkipped {
+                digest: d.digest.clone(),
+            });
+            return Ok(Report {
+                blobs_skipped: 1,
+                ..Report::default()
+            });
+        }
+        let same_registry = berth_protocol::endpoint::canonical_registry(src.domain())
+            == berth_protocol::endpoint::canonical_registry(dst.domain());
+        let mut attempt = 0;
+        loop {
+            let (head, body) = self
+                .blob_response(src.domain(), src.path(), &d.digest)
+                .await?;
+            let body = body.ok_or_else(|| Error::Usage("the blob response had no body".into()))?;
+            if head.offset != 0 {
+                return Err(Error::Verify(
+                    "the registry answered a whole-blob request with a range".into(),
+                ));
+            }
+            let source = OnceStream::new(body_as_upload(body), d.size);
+            let mount = same_registry.then(|| src.path());
+            match self
+                .push_blob(dst.domain(), dst.path(), d, &source, mount)
+                .await
+            {
+                Ok(BlobPush::Mounted) => {
+                    return Ok(Report {
+                        blobs_mounted: 1,
+                        ..Report::default()
+                    });
+                }
+                Ok(BlobPush::Existed) => {
+                    return Ok(Report {
+                        blobs_skipped: 1,
+                        ..Report::default()
+                    });
+                }
+                Ok(BlobPush::Uploaded) => {
+                    self.emit(Event::BlobFinished {
+                        digest: d.digest.clone(),
+                    });
+                    return Ok(Report {
+                        blobs_transferred: 1,
+                        bytes: d.size,
+                        ..Report::default()
+                    });
+                }
+                // A broken stream cannot be resent: copy the blob again.
+                Err(_) if attempt < 2 => attempt += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}

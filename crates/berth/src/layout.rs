@@ -1,0 +1,370 @@
+//! An OCI image layout on disk: `oci-layout`, `index.json`, `blobs/<alg>/<hex>`.
+//!
+//! Every file under `blobs/` always hashes to its own name: a blob is
+//! written to a temporary file beside the layout (`DIR/.berth/`), verified
+//! while it is written, and renamed into place only then. `index.json` is
+//! replaced atomically the same way. An interrupted pull leaves a valid
+//! layout, and the next pull skips the blobs already there.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use berth_manifest::{Descriptor, Digester, ImageIndex, Verifier, VerifyError};
+use berth_reference::Digest;
+
+use crate::error::Error;
+
+/// The annotation that names a manifest in `index.json`.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// An OCI image layout directory.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    /// Opens the layout at `root`, creating `oci-layout`, `index.json` and
+    /// `blobs/` when they are missing.
+    pub fn create(root: impl Into<PathBuf>) -> Result<Layout, Error> {
+        let root = root.into();
+        fs::create_dir_all(root.join("blobs")).map_err(|e| Error::io(&root, e))?;
+        fs::create_dir_all(root.join(".berth")).map_err(|e| Error::io(&root, e))?;
+        let layout = Layout { root };
+        let marker = layout.root.join("oci-layout");
+        if !marker.exists() {
+            layout.write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        }
+        if !layout.index_path().exists() {
+            layout.write_index(&ImageIndex::new(Vec::new()))?;
+        }
+        layout.clean_temporaries();
+        Ok(layout)
+    }
+
+    /// Opens an existing layout (for reading: `push`).
+    pub fn open(root: impl Into<PathBuf>) -> Result<Layout, Error> {
+        let root = root.into();
+        let marker = root.join("oci-layout");
+        let text = fs::read(&marker).map_err(|e| Error::io(&marker, e))?;
+        let v: serde_json::Value = serde_json::from_slice(&text)
+            .map_err(|e| Error::layout(&marker, format!("not JSON: {e}")))?;
+        if v.get("imageLayoutVersion")
+            .and_then(|v| v.as_str())
+            .is_none()
+        {
+            return Err(Error::layout(&marker, "no imageLayoutVersion"));
+        }
+        Ok(Layout { root })
+    }
+
+    /// The layout's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn index_path(&self) -> PathBuf {
+        self.root.join("index.json")
+    }
+
+    /// Where the blob `digest` lives (whether or not it is there).
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root
+            .join("blobs")
+            .join(digest.algorithm())
+            .join(digest.encoded())
+    }
+
+    /// Whether the blob is present with the expected size. (Content is
+    /// verified when it is written; [`Layout::verify`] checks it all again.)
+    pub fn has_blob(&self, digest: &Digest, size: u64) -> bool {
+        fs::metadata(self.blob_path(digest)).is_ok_and(|m| m.is_file() && m.len() == size)
+    }
+
+    /// A new temporary file beside the layout, removed if dropped unfinished.
+    pub fn temp_blob(&self, expected: &Digest, size: u64) -> Result<TempBlob, Error> {
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = self.root.join(".berth").join(format!(
+            "tmp-{}-{n}-{}",
+            std::process::id(),
+            expected.encoded()
+        ));
+        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        let verifier =
+            Verifier::new(expected.clone(), size).map_err(|e| Error::verify(expected, e))?;
+        Ok(TempBlob {
+            path,
+            file: Some(file),
+            verifier: Some(verifier),
+            written: 0,
+            final_path: self.blob_path(expected),
+        })
+    }
+
+    /// Writes a small blob (a manifest or config) whose bytes are in memory.
+    pub fn write_blob_bytes(&self, digest: &Digest, bytes: &[u8]) -> Result<(), Error> {
+        let size = bytes.len() as u64;
+        if self.has_blob(digest, size) {
+            return Ok(());
+        }
+        let mut t = self.temp_blob(digest, size)?;
+        t.write(bytes)?;
+        t.commit()
+    }
+
+    /// Reads a whole blob (at most `limit` bytes), verified.
+    pub fn read_blob(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>, Error> {
+        let path = self.blob_path(digest);
+        let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let mut bytes = Vec::new();
+        file.take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io(&path, e))?;
+        if bytes.len() as u64 > limit {
+            return Err(Error::layout(
+                &path,
+                format!("larger than the limit of {limit} bytes"),
+            ));
+        }
+        let actual = Digester::sha256_of(&bytes);
+        if digest.known_algorithm() == Some(berth_reference::Algorithm::Sha256) && actual != *digest
+        {
+            return Err(Error::DigestMismatch {
+                what: format!("blob {}", path.display()),
+                expected: Box::new(digest.clone()),
+                actual: Box::new(actual),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Reads `index.json`.
+    pub fn index(&self) -> Result<ImageIndex, Error> {
+        let path = self.index_path();
+        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::layout(&path, e))
+    }
+
+    fn write_index(&self, index: &ImageIndex) -> Result<(), Error> {
+        let bytes =
+            serde_json::to_vec_pretty(index).map_err(|e| Error::layout(&self.index_path(), e))?;
+        self.write_atomic(&self.index_path(), &bytes)
+    }
+
+    /// Names `descriptor` in `index.json` (with `ref_name` as its
+    /// `org.opencontainers.image.ref.name`), replacing any entry with the
+    /// same name. Replaces the file atomically.
+    pub fn add_to_index(
+        &self,
+        mut descriptor: Descriptor,
+        ref_name: Option<&str>,
+    ) -> Result<(), Error> {
+        let mut index = self.index()?;
+        if let Some(name) = ref_name {
+            descriptor
+                .annotations
+                .insert(REF_NAME.to_owned(), name.to_owned());
+            index
+                .manifests
+                .retain(|d| d.annotations.get(REF_NAME).map(String::as_str) != Some(name));
+        } else {
+            index
+                .manifests
+                .retain(|d| d.digest != descriptor.digest || d.annotations.contains_key(REF_NAME));
+        }
+        index.manifests.push(descriptor);
+        self.write_index(&index)
+    }
+
+    fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), Error> {
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = self
+            .root
+            .join(".berth")
+            .join(format!("write-{}-{n}", std::process::id()));
+        fs::create_dir_all(self.root.join(".berth")).map_err(|e| Error::io(&self.root, e))?;
+        let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(bytes)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| Error::io(&tmp, e))?;
+        fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    }
+
+    /// Removes temporary files left by interrupted runs of this process's
+    /// predecessors (files whose writer is gone).
+    fn clean_temporaries(&self) {
+        let Ok(entries) = fs::read_dir(self.root.join(".berth")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let pid = name.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+            let alive = pid.is_some_and(|p| {
+                p == std::process::id() || Path::new(&format!("/proc/{p}")).exists()
+            });
+            if !alive {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// Checks every blob under `blobs/` against its name; returns how many
+    /// were checked.
+    pub fn verify(&self) -> Result<usize, Error> {
+        let mut n = 0;
+        let blobs = self.root.join("blobs");
+        for alg in fs::read_dir(&blobs)
+            .map_err(|e| Error::io(&blobs, e))?
+            .flatten()
+        {
+            for blob in fs::read_dir(alg.path())
+                .map_err(|e| Error::io(&alg.path(), e))?
+                .flatten()
+            {
+                let text = format!(
+                    "{}:{}",
+                    alg.file_name().to_string_lossy(),
+                    blob.file_name().to_string_lossy()
+                );
+                let digest = Digest::parse(&text).map_err(|e| Error::layout(&blob.path(), e))?;
+                let mut d = Digester::for_digest(&digest).map_err(|e| Error::verify(&digest, e))?;
+                let mut f = File::open(blob.path()).map_err(|e| Error::io(&blob.path(), e))?;
+                let mut buf = vec![0u8; 256 * 1024];
+                loop {
+                    let k = f.read(&mut buf).map_err(|e| Error::io(&blob.path(), e))?;
+                    if k == 0 {
+                        break;
+                    }
+                    d.update(&buf[..k]);
+                }
+                let actual = d.finish();
+                if actual != digest {
+                    return Err(Error::DigestMismatch {
+                        what: format!("blob {}", blob.path().display()),
+                        expected: Box::new(digest),
+                        actual: Box::new(actual),
+                    });
+                }
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// The manifest `index.json` names for `tag`, or its only manifest.
+    pub fn manifest_for(&self, tag: Option<&str>) -> Result<Descriptor, Error> {
+        let index = self.index()?;
+        let manifests: Vec<&Descriptor> = index.manifests.iter().collect();
+        match manifests.as_slice() {
+            [] => Err(Error::layout(
+                &self.index_path(),
+                "index.json names no manifest",
+            )),
+            [only] => Ok((*only).clone()),
+            several => {
+                let Some(tag) = tag else {
+                    return Err(Error::Usage(format!(
+                        "{} names {} manifests; say which with a tag",
+                        self.index_path().display(),
+                        several.len()
+                    )));
+                };
+                several
+                    .iter()
+                    .find(|d| d.annotations.get(REF_NAME).map(String::as_str) == Some(tag))
+                    .map(|d| (*d).clone())
+                    .ok_or_else(|| {
+                        Error::Usage(format!(
+                            "{} names {} manifests and none has ref name {tag:?}",
+                            self.index_path().display(),
+                            several.len()
+                        ))
+                    })
+            }
+        }
+    }
+}
+
+/// A blob being written: verified as bytes arrive, moved into `blobs/`
+/// only by [`TempBlob::commit`], deleted if dropped before that.
+#[derive(Debug)]
+pub struct TempBlob {
+    path: PathBuf,
+    file: Option<File>,
+    verifier: Option<Verifier>,
+    written: u64,
+    final_path: PathBuf,
+}
+
+impl TempBlob {
+    /// Appends bytes (hashing them once, as they pass).
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let verifier = self
+            .verifier
+            .as_mut()
+            .ok_or_else(|| Error::layout(&self.path, "written after commit"))?;
+        verifier
+            .update(bytes)
+            .map_err(|e| Error::verify(verifier.expected(), e))?;
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| Error::layout(&self.path, "written after commit"))?;
+        file.write_all(bytes)
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// How many bytes were written (and verified so far).
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Checks digest and size, then renames the file into `blobs/`.
+    pub fn commit(mut self) -> Result<(), Error> {
+        let verifier = self
+            .verifier
+            .take()
+            .ok_or_else(|| Error::layout(&self.path, "committed twice"))?;
+        let expected = verifier.expected().clone();
+        verifier.finish().map_err(|e| Error::verify(&expected, e))?;
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| Error::layout(&self.path, "committed twice"))?;
+        file.sync_all().map_err(|e| Error::io(&self.path, e))?;
+        drop(file);
+        if let Some(dir) = self.final_path.parent() {
+            fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        fs::rename(&self.path, &self.final_path).map_err(|e| Error::io(&self.final_path, e))
+    }
+}
+
+impl Drop for TempBlob {
+    fn drop(&mut self) {
+        if self.verifier.is_some() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl From<VerifyError> for Error {
+    fn from(e: VerifyError) -> Self {
+        Error::Verify(e.to_string())
+    }
+}
+
+/// Reads a file range for uploads.
+pub(crate) fn open_range(path: &Path, offset: u64) -> io::Result<File> {
+    use std::io::Seek;
+    let mut f = File::open(path)?;
+    f.seek(io::SeekFrom::Start(offset))?;
+    Ok(f)
+}

@@ -1,0 +1,23 @@
+//! berth: a container-registry client that pulls, pushes and copies images
+//! and OCI artifacts, verifying everything by digest.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod client;
+pub mod credentials;
+mod error;
+mod image;
+pub mod layout;
+pub mod progress;
+
+pub use berth_manifest as manifest;
+pub use berth_protocol as protocol;
+pub use berth_reference as reference;
+pub use client::{
+    BlobPush, Client, ClientBuilder, DEFAULT_CONCURRENCY, FileBlob, MAX_RESUMES, TokioClock,
+};
+pub use credentials::{CredentialFiles, DockerCredentials};
+pub use error::{Error, ErrorKind};
+pub use image::{MAX_INDEX_DEPTH, PullOptions, Report};
+pub use layout::Layout;
+pub use progress::{Event, Progress};
