@@ -116,7 +116,9 @@ fn registry(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("start") => {}
         Some("stop") => {
-            eprintln!("a registry started with `cargo xtask registry start` stops with Ctrl-C (it runs in the foreground)");
+            eprintln!(
+                "a registry started with `cargo xtask registry start` stops with Ctrl-C (it runs in the foreground)"
+            );
             return Ok(());
         }
         _ => bail!("usage: cargo xtask registry start [--htpasswd USER:PASS]"),
@@ -125,13 +127,20 @@ fn registry(args: &[String]) -> Result<()> {
         Some(i) => {
             let pair = args.get(i + 1).context("--htpasswd needs USER:PASS")?;
             let (user, password) = pair.split_once(':').context("--htpasswd needs USER:PASS")?;
-            berth_testkit::Auth::Htpasswd { user: user.into(), password: password.into() }
+            berth_testkit::Auth::Htpasswd {
+                user: user.into(),
+                password: password.into(),
+            }
         }
         None => berth_testkit::Auth::None,
     };
     let registry = berth_testkit::Registry::start(auth).context("starting the registry")?;
     println!("{}", registry.host());
-    eprintln!("registry at http://{} (storage {}); Ctrl-C stops it", registry.host(), registry.storage().display());
+    eprintln!(
+        "registry at http://{} (storage {}); Ctrl-C stops it",
+        registry.host(),
+        registry.storage().display()
+    );
     loop {
         std::thread::sleep(std::time::Duration::from_secs(3600));
     }
