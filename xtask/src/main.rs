@@ -11,6 +11,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 mod bench;
+mod demo;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -21,6 +22,7 @@ fn main() -> Result<()> {
     match cmd.as_str() {
         "ci" => ci(rest),
         "fuzz" => fuzz_command(rest),
+        "demo" => demo::run(&root()),
         "bench" => bench::run(&root(), rest.iter().any(|a| a == "--quick")),
         "registry" => registry(rest),
         "help" | "--help" | "-h" => {
@@ -38,6 +40,7 @@ fn print_help() {
     eprintln!(
         "usage: cargo xtask <command>\n\n\
          commands:\n  \
+         demo                        start a registry, push a sample, pull/inspect/copy it with berth\n  \
          ci                          fmt, clippy, tests, docs, layer checks, fuzz smoke\n  \
          fuzz [--seconds N] [T...]   run cargo-fuzz targets (all by default, 60 s each)\n  \
          bench [--quick]             pull/push vs skopeo on the real registry; writes BENCHMARKS.md\n  \

@@ -2,7 +2,6 @@
 //! in its credential helper when it names one.
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -82,23 +81,12 @@ fn helper_for(config: &DockerConfig, registry: &str) -> Option<String> {
 }
 
 fn run_helper(helper: &str, action: &str, input: &str) -> Result<()> {
-    let program = format!("docker-credential-{helper}");
-    let mut child = Command::new(&program)
-        .arg(action)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot run {program}"))?;
-    child
-        .stdin
-        .take()
-        .context("helper stdin")?
-        .write_all(input.as_bytes())?;
-    let out = child.wait_with_output()?;
+    let program = std::path::PathBuf::from(format!("docker-credential-{helper}"));
+    let out = berth::run_credential_helper(&program, action, input)?;
     if !out.status.success() {
         bail!(
-            "{program} {action} failed: {}",
+            "{} {action} failed: {}",
+            program.display(),
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }

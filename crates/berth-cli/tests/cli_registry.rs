@@ -346,3 +346,77 @@ fn help_documents_exit_codes_and_completions_generate() {
         assert!(script.contains("berth") && script.len() > 500, "{shell}");
     }
 }
+
+/// Quotes a word for `sh -c`.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[test]
+fn progress_bars_on_a_terminal_plain_lines_without_one() {
+    let registry = Registry::start(Auth::None).expect("registry");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let src = tmp.path().join("src");
+    write_layout(
+        &src,
+        "v",
+        &[TestImage::new("linux/amd64", &[4_000_000, 3_000_000], 61)],
+    )
+    .expect("layout");
+    let reference = format!("{}/tty/app:v", registry.host());
+    ok(&berth(
+        &home,
+        &["push", "-q", src.to_str().expect("path"), &reference],
+        None,
+    ));
+
+    // In a pseudo-terminal (util-linux `script`), stderr is a terminal:
+    // bars with bytes and a rate are drawn.
+    let out_dir = tmp.path().join("tty-pull");
+    let cmd = format!(
+        "{} pull {} {}",
+        sh_quote(env!("CARGO_BIN_EXE_berth")),
+        sh_quote(&reference),
+        sh_quote(out_dir.to_str().expect("path"))
+    );
+    let out = Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .env("HOME", &home)
+        .env("DOCKER_CONFIG", home.join(".docker"))
+        .env("TERM", "xterm")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script runs");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(
+        screen.contains("total") && screen.contains('[') && screen.contains("B/s"),
+        "no bars drawn: {screen}"
+    );
+    assert!(
+        screen.contains('\u{1b}'),
+        "a terminal gets cursor control codes: {screen}"
+    );
+
+    // Without a terminal: plain lines on stderr, no escape codes anywhere,
+    // and only the digest on stdout.
+    let out = berth(
+        &home,
+        &[
+            "pull",
+            &reference,
+            tmp.path().join("plain").to_str().expect("path"),
+        ],
+        None,
+    );
+    no_escape_codes(&out);
+    let stdout = ok(&out);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("started") && stderr.contains("done"),
+        "{stderr}"
+    );
+}

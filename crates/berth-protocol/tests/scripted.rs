@@ -1195,3 +1195,29 @@ fn a_v1_only_server_is_reported_as_such() {
     assert!(matches!(e, Error::NotV2 { .. }));
     assert!(e.to_string().contains("V1 API"));
 }
+
+#[test]
+fn a_tls_loopback_registry_with_an_untrusted_certificate_reports_the_certificate() {
+    let mut s = Script::new();
+    s.on("GET", "https://127.0.0.1:5443/v2/")
+        .fail("invalid peer certificate: UnknownIssuer")
+        .done()
+        .on("GET", "http://127.0.0.1:5443/v2/")
+        .status(400)
+        .body("Client sent an HTTP request to an HTTPS server.")
+        .done();
+    let clock = SimClock::at(T0);
+    let mut session = Session::anonymous();
+    let e = run(
+        &mut Ping::new(&session, "127.0.0.1:5443"),
+        &mut session,
+        &s,
+        &clock,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("certificate"), "{e}");
+    assert!(
+        !session.has_endpoint("127.0.0.1:5443"),
+        "no endpoint chosen"
+    );
+}

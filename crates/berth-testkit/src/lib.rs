@@ -11,6 +11,9 @@
 #![warn(missing_docs)]
 
 pub mod image;
+pub mod pki;
+pub mod proxy;
+pub mod token;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -34,6 +37,14 @@ pub enum Auth {
         /// The password.
         password: String,
     },
+    /// Bearer tokens from a token server started beside the registry
+    /// ([`token::TokenServer`]), which knows this one user.
+    Token {
+        /// The user name.
+        user: String,
+        /// The password.
+        password: String,
+    },
 }
 
 /// A running registry.
@@ -43,6 +54,8 @@ pub struct Registry {
     addr: SocketAddr,
     dir: tempfile::TempDir,
     log: PathBuf,
+    tls: Option<pki::Pki>,
+    token: Option<token::TokenServer>,
 }
 
 /// Whether the registry binary is installed.
@@ -61,12 +74,23 @@ impl Registry {
     // Callers build the mode inline: `Registry::start(Auth::None)`.
     #[allow(clippy::needless_pass_by_value)]
     pub fn start(auth: Auth) -> io::Result<Registry> {
+        Self::start_with(&auth, false)
+    }
+
+    /// As [`Registry::start`], serving TLS with a certificate from a CA
+    /// made for it ([`Registry::ca_pem`]): for `127.0.0.1` and `localhost`.
+    #[allow(clippy::needless_pass_by_value)]
+    pub fn start_tls(auth: Auth) -> io::Result<Registry> {
+        Self::start_with(&auth, true)
+    }
+
+    fn start_with(auth: &Auth, tls: bool) -> io::Result<Registry> {
         let dir = tempfile::Builder::new()
             .prefix("berth-registry-")
             .tempdir()?;
         let storage = dir.path().join("storage");
         std::fs::create_dir_all(&storage)?;
-        let auth_section = match &auth {
+        let auth_section = match auth {
             Auth::None => String::new(),
             Auth::Htpasswd { user, password } => {
                 let hash = bcrypt::hash(password, 5).map_err(io::Error::other)?;
@@ -77,6 +101,45 @@ impl Registry {
                     file.display()
                 )
             }
+            Auth::Token { .. } => String::new(),
+        };
+        let pki = pki::Pki::new().map_err(io::Error::other)?;
+        let mut token_server = None;
+        let auth_section = match auth {
+            Auth::Token { user, password } => {
+                let bundle = dir.path().join("token-signer.pem");
+                std::fs::write(&bundle, &pki.token_signer.cert_pem)?;
+                let server = token::TokenServer::start(
+                    user,
+                    password,
+                    &pki.token_signer.key_der,
+                    &pki.token_signer.cert_der,
+                    Duration::from_secs(300),
+                )?;
+                let section = format!(
+                    "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                    server.realm(),
+                    token::SERVICE,
+                    token::ISSUER,
+                    bundle.display()
+                );
+                token_server = Some(server);
+                section
+            }
+            _ => auth_section,
+        };
+        let tls_section = if tls {
+            let cert = dir.path().join("server.pem");
+            let key = dir.path().join("server.key");
+            std::fs::write(&cert, &pki.server.cert_pem)?;
+            std::fs::write(&key, &pki.server.key_pem)?;
+            format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            )
+        } else {
+            String::new()
         };
         // Another process may take the port between our probe and the
         // registry's bind: try a few ports.
@@ -88,7 +151,7 @@ impl Registry {
             std::fs::write(
                 &config,
                 format!(
-                    "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: {addr}\n  secret: berth-test-secret\n{auth_section}",
+                    "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: {addr}\n  secret: berth-test-secret\n{tls_section}{auth_section}",
                     storage.display()
                 ),
             )?;
@@ -101,13 +164,15 @@ impl Registry {
                 .stdout(std::fs::File::create(&log)?)
                 .stderr(std::fs::File::create(&err_path)?)
                 .spawn()?;
-            match wait_ready(&mut child, addr, Duration::from_secs(20)) {
+            match wait_ready(&mut child, addr, tls, Duration::from_secs(20)) {
                 Ok(()) => {
                     return Ok(Registry {
                         child,
                         addr,
                         dir,
                         log,
+                        tls: tls.then_some(pki),
+                        token: token_server,
                     });
                 }
                 Err(e) => {
@@ -164,6 +229,16 @@ impl Registry {
         n
     }
 
+    /// The CA that signed the TLS certificate (PEM), when serving TLS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(|p| p.ca.cert_pem.as_str())
+    }
+
+    /// The token server, in token mode.
+    pub fn token_server(&self) -> Option<&token::TokenServer> {
+        self.token.as_ref()
+    }
+
     /// The registry's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -177,7 +252,7 @@ impl Drop for Registry {
     }
 }
 
-fn wait_ready(child: &mut Child, addr: SocketAddr, within: Duration) -> io::Result<()> {
+fn wait_ready(child: &mut Child, addr: SocketAddr, tls: bool, within: Duration) -> io::Result<()> {
     let start = Instant::now();
     while start.elapsed() < within {
         if let Some(status) = child.try_wait()? {
@@ -185,9 +260,14 @@ fn wait_ready(child: &mut Child, addr: SocketAddr, within: Duration) -> io::Resu
                 "the registry exited with {status}"
             )));
         }
-        if let Ok(status) = http_status(addr, "GET", "/v2/")
-            && (status == 200 || status == 401)
-        {
+        // Over TLS a listening socket is the sign: it binds after reading
+        // its certificate.
+        let ready = if tls {
+            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+        } else {
+            matches!(http_status(addr, "GET", "/v2/"), Ok(200 | 401))
+        };
+        if ready {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -418,14 +418,10 @@ impl<T: Transport> Client<T> {
                 Err(_) => resumes += 1,
             }
             if resumes > MAX_RESUMES {
-                return Err(Error::Protocol(berth_protocol::Error::Transport {
-                    url: format!("{domain}/{name}@{}", descriptor.digest),
-                    source: format!(
-                        "the blob stopped at byte {received} of {}, {resumes} times",
-                        descriptor.size
-                    )
-                    .into(),
-                }));
+                return Err(Error::Interrupted(format!(
+                    "blob {} from {domain}/{name} stopped at byte {received} of {} on {resumes} attempts",
+                    descriptor.digest, descriptor.size
+                )));
             }
             self.emit(Event::BlobResumed {
                 digest: descriptor.digest.clone(),

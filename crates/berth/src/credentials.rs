@@ -176,21 +176,7 @@ impl DockerCredentials {
         } else {
             registry.to_owned()
         };
-        let mut child = Command::new(&program)
-            .arg("get")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| Error::Credentials(format!("cannot run {}: {e}", program.display())))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(server.as_bytes())
-                .map_err(|e| Error::Credentials(format!("{}: {e}", program.display())))?;
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| Error::Credentials(format!("{}: {e}", program.display())))?;
+        let out = run_credential_helper(&program, "get", &server)?;
         if !out.status.success() {
             let text = String::from_utf8_lossy(&out.stdout);
             // Docker's helpers say "credentials not found in native keychain".
@@ -232,6 +218,45 @@ impl DockerCredentials {
             }
         }))
     }
+}
+
+/// Runs a credential helper (`docker-credential-<name>`) with `action`
+/// (`get`, `store`, `erase`) and `input` on its stdin; its output. A helper
+/// that exits without reading its input is answered by its exit status, not
+/// by the closed pipe.
+pub fn run_credential_helper(
+    program: &Path,
+    action: &str,
+    input: &str,
+) -> Result<std::process::Output, Error> {
+    let fail =
+        |e: std::io::Error| Error::Credentials(format!("cannot run {}: {e}", program.display()));
+    let mut attempts = 0;
+    let mut child = loop {
+        match Command::new(program)
+            .arg(action)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+        {
+            Ok(child) => break child,
+            // ETXTBSY: a helper just written is still open for writing in
+            // a process that forked meanwhile; it clears at once.
+            Err(e) if e.raw_os_error() == Some(26) && attempts < 10 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(fail(e)),
+        }
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        match stdin.write_all(input.as_bytes()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(fail(e)),
+            _ => {}
+        }
+    }
+    child.wait_with_output().map_err(fail)
 }
 
 impl CredentialProvider for DockerCredentials {

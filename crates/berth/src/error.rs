@@ -66,6 +66,8 @@ pub enum Error {
     Usage(String),
     /// A credential helper or file failed.
     Credentials(String),
+    /// A transfer kept breaking off, beyond the retry budget.
+    Interrupted(String),
 }
 
 impl Error {
@@ -116,6 +118,7 @@ impl Error {
             Error::NoMatchingPlatform { .. } => ErrorKind::NotFound,
             Error::Usage(_) => ErrorKind::Usage,
             Error::Credentials(_) => ErrorKind::Auth,
+            Error::Interrupted(_) => ErrorKind::Network,
             Error::Io { .. } | Error::Layout { .. } => ErrorKind::Other,
         }
     }
@@ -160,6 +163,7 @@ impl fmt::Display for Error {
             ),
             Error::Usage(detail) => f.write_str(detail),
             Error::Credentials(detail) => write!(f, "credentials: {detail}"),
+            Error::Interrupted(detail) => write!(f, "transfer interrupted: {detail}"),
         }
     }
 }

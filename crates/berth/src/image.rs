@@ -220,7 +220,9 @@ where
         });
         let mut attempt = 0;
         loop {
-            let mut temp = layout.temp_blob(&d.digest, d.size)?;
+            // fetch_blob verifies as the bytes stream; the file need not
+            // hash them again.
+            let mut temp = layout.temp_blob_verified_by_caller(&d.digest, d.size)?;
             let r = self
                 .fetch_blob(reference.domain(), reference.path(), d, |chunk| {
                     temp.write(chunk)

@@ -100,9 +100,25 @@ impl Layout {
             path,
             file: Some(file),
             verifier: Some(verifier),
+            size,
             written: 0,
             final_path: self.blob_path(expected),
+            committed: false,
         })
+    }
+
+    /// A temporary file whose content the caller verifies itself, as it
+    /// streams (a download through [`crate::Client::fetch_blob`]), so each
+    /// byte is hashed once; only the size is checked here. The caller
+    /// commits it only after its own verification succeeded.
+    pub(crate) fn temp_blob_verified_by_caller(
+        &self,
+        expected: &Digest,
+        size: u64,
+    ) -> Result<TempBlob, Error> {
+        let mut t = self.temp_blob(expected, size)?;
+        t.verifier = None;
+        Ok(t)
     }
 
     /// Writes a small blob (a manifest or config) whose bytes are in memory.
@@ -297,20 +313,28 @@ pub struct TempBlob {
     path: PathBuf,
     file: Option<File>,
     verifier: Option<Verifier>,
+    size: u64,
     written: u64,
     final_path: PathBuf,
+    committed: bool,
 }
 
 impl TempBlob {
     /// Appends bytes (hashing them once, as they pass).
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        let verifier = self
-            .verifier
-            .as_mut()
-            .ok_or_else(|| Error::layout(&self.path, "written after commit"))?;
-        verifier
-            .update(bytes)
-            .map_err(|e| Error::verify(verifier.expected(), e))?;
+        match self.verifier.as_mut() {
+            Some(verifier) => verifier
+                .update(bytes)
+                .map_err(|e| Error::verify(verifier.expected(), e))?,
+            None if self.written + bytes.len() as u64 > self.size => {
+                return Err(Error::Verify(format!(
+                    "{}: more than the {} bytes expected",
+                    self.path.display(),
+                    self.size
+                )));
+            }
+            None => {}
+        }
         let file = self
             .file
             .as_mut()
@@ -328,12 +352,21 @@ impl TempBlob {
 
     /// Checks digest and size, then renames the file into `blobs/`.
     pub fn commit(mut self) -> Result<(), Error> {
-        let verifier = self
-            .verifier
-            .take()
-            .ok_or_else(|| Error::layout(&self.path, "committed twice"))?;
-        let expected = verifier.expected().clone();
-        verifier.finish().map_err(|e| Error::verify(&expected, e))?;
+        match self.verifier.take() {
+            Some(verifier) => {
+                let expected = verifier.expected().clone();
+                verifier.finish().map_err(|e| Error::verify(&expected, e))?;
+            }
+            None if self.written != self.size => {
+                return Err(Error::Verify(format!(
+                    "{}: {} bytes of {}",
+                    self.path.display(),
+                    self.written,
+                    self.size
+                )));
+            }
+            None => {}
+        }
         let file = self
             .file
             .take()
@@ -343,13 +376,15 @@ impl TempBlob {
         if let Some(dir) = self.final_path.parent() {
             fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
-        fs::rename(&self.path, &self.final_path).map_err(|e| Error::io(&self.final_path, e))
+        fs::rename(&self.path, &self.final_path).map_err(|e| Error::io(&self.final_path, e))?;
+        self.committed = true;
+        Ok(())
     }
 }
 
 impl Drop for TempBlob {
     fn drop(&mut self) {
-        if self.verifier.is_some() {
+        if !self.committed {
             let _ = fs::remove_file(&self.path);
         }
     }

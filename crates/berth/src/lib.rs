@@ -16,7 +16,7 @@ pub use berth_reference as reference;
 pub use client::{
     BlobPush, Client, ClientBuilder, DEFAULT_CONCURRENCY, FileBlob, MAX_RESUMES, TokioClock,
 };
-pub use credentials::{CredentialFiles, DockerCredentials};
+pub use credentials::{CredentialFiles, DockerCredentials, run_credential_helper};
 pub use error::{Error, ErrorKind};
 pub use image::{MAX_INDEX_DEPTH, PullOptions, Report};
 pub use layout::Layout;

@@ -292,7 +292,10 @@ async fn basic_auth_with_right_wrong_and_no_credentials() {
     assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
     let e = client().tags(&reference).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
-    assert!(e.to_string().contains("authorization"), "{e}");
+    assert!(
+        e.to_string().contains("authentication required") && e.to_string().contains(&host),
+        "{e}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -352,4 +355,92 @@ async fn tag_delete_list_and_catalog() {
         ErrorKind::NotFound,
         "deleting by digest removes every tag of it: {e}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_auth_from_a_token_server_the_registry_trusts() {
+    let registry = Registry::start(Auth::Token {
+        user: "tok".into(),
+        password: "en".into(),
+    })
+    .expect("registry");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let src = tmp.path().join("src");
+    let top =
+        write_layout(&src, "v", &[TestImage::new("linux/amd64", &[2000], 41)]).expect("layout");
+    let host = registry.host();
+    let with = |password: &str| {
+        let creds = StaticCredentials::new().with(
+            &host,
+            Credentials::Basic {
+                username: "tok".into(),
+                password: Secret::new(password),
+            },
+        );
+        Client::builder()
+            .credentials(Arc::new(creds))
+            .build(HyperTransport::builder().build().expect("transport"))
+    };
+    let reference = r(&format!("{host}/t/app:v"));
+    let c = with("en");
+    let report = c.push(&src, &reference).await.expect("push with a token");
+    assert_eq!(report.digest.as_ref(), Some(&top.digest));
+    let out = tmp.path().join("out");
+    c.pull(&reference, &out, &PullOptions::platform(Platform::host()))
+        .await
+        .expect("pull with a token");
+    let served = registry.token_server().expect("token mode").requests();
+    // One client reuses its tokens: pulling again asks for no new token.
+    c.pull(&reference, &out, &PullOptions::platform(Platform::host()))
+        .await
+        .expect("pull again");
+    assert_eq!(
+        registry.token_server().expect("token mode").requests(),
+        served,
+        "tokens are cached per scope"
+    );
+
+    let e = with("wrong").tags(&reference).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
+    let e = client().tags(&reference).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_ca_trusted_through_certs_d() {
+    let registry = Registry::start_tls(Auth::None).expect("registry");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let host = registry.host();
+    let certs_d = tmp.path().join("certs.d");
+    std::fs::create_dir_all(certs_d.join(&host)).expect("certs.d");
+    std::fs::write(
+        certs_d.join(&host).join("ca.crt"),
+        registry.ca_pem().expect("tls"),
+    )
+    .expect("ca.crt");
+    let src = tmp.path().join("src");
+    let top =
+        write_layout(&src, "v", &[TestImage::new("linux/amd64", &[3000], 51)]).expect("layout");
+    let reference = r(&format!("{host}/secure/app:v"));
+
+    let trusting = Client::builder().build(
+        HyperTransport::builder()
+            .certs_d_roots([certs_d])
+            .build()
+            .expect("transport"),
+    );
+    let report = trusting
+        .push(&src, &reference)
+        .await
+        .expect("push over TLS");
+    assert_eq!(report.digest.as_ref(), Some(&top.digest));
+    assert_eq!(
+        trusting.resolve(&reference).await.expect("resolve").digest,
+        top.digest
+    );
+
+    // Without the CA: a certificate error, and no fallback to plain http
+    // for a host that serves TLS.
+    let e = client().resolve(&reference).await.unwrap_err();
+    assert!(e.to_string().contains("certificate"), "{e}");
 }

@@ -26,6 +26,8 @@ pub struct PingInfo {
 pub(crate) struct PingSteps {
     candidates: Vec<Endpoint>,
     index: usize,
+    /// Why the first (https) endpoint failed, when a fallback is tried.
+    first_error: Option<Error>,
 }
 
 impl PingSteps {
@@ -83,6 +85,11 @@ impl Steps for PingSteps {
                     challenges,
                 }))
             }
+            // The plain-http fallback found no registry (a TLS server
+            // answers 400 to plain http): the https failure is the story.
+            _ if self.first_error.is_some() => {
+                Err(self.first_error.take().expect("checked just above"))
+            }
             StatusCode::NOT_FOUND => Err(Error::NotV2 {
                 url: endpoint.base_url(),
             }),
@@ -99,10 +106,11 @@ impl Steps for PingSteps {
         _cx: &mut Context<'_>,
     ) -> Result<Next<PingInfo>, Error> {
         if self.index + 1 < self.candidates.len() {
+            self.first_error.get_or_insert(error);
             self.index += 1;
             return Ok(Next::Then(self.exchange()?));
         }
-        Err(error)
+        Err(self.first_error.take().unwrap_or(error))
     }
 }
 
@@ -121,6 +129,7 @@ impl Ping {
         Ping(Machine::new(PingSteps {
             candidates: session.endpoint_policy().endpoints(domain),
             index: 0,
+            first_error: None,
         }))
     }
 }
