@@ -34,7 +34,7 @@ pub(crate) struct Global {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub(crate) json: bool,
-    /// Allow plain http and unverified TLS for this registry (HOST[:PORT]);
+    /// Allow plain http and unverified TLS for this registry (`HOST[:PORT]`);
     /// repeat for several.
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", global = true)]
     pub(crate) insecure: Vec<String>,
