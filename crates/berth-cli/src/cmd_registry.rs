@@ -95,10 +95,17 @@ pub(crate) fn client(
     global: &Global,
     progress: Option<berth::Progress>,
 ) -> Result<Client<HyperTransport>> {
-    let mut transport = HyperTransport::builder().certs_d(true);
+    // Proxies as curl and Docker read them (HTTPS_PROXY, HTTP_PROXY,
+    // NO_PROXY); loopback is never proxied.
+    let proxy =
+        berth_hyper::ProxyConfig::from_env().context("the proxy settings in the environment")?;
+    let mut transport = HyperTransport::builder().certs_d(true).proxy(proxy);
     let mut builder = Client::builder().credentials(Arc::new(DockerCredentials::new(
         CredentialFiles::from_env(),
     )));
+    if let Some(path) = &global.registries_conf {
+        builder = builder.registries(berth::mirrors::read_registries_conf(path)?);
+    }
     for host in &global.insecure {
         transport = transport.insecure_host(host.clone());
         builder = builder.insecure_registry(host.clone());
@@ -113,6 +120,9 @@ pub(crate) fn client(
         builder = builder.progress(p);
     }
     let transport = transport.build().context("cannot set up TLS")?;
+    for warning in transport.warnings() {
+        eprintln!("berth: warning: {warning}");
+    }
     Ok(builder.build(transport))
 }
 

@@ -48,6 +48,10 @@ pub(crate) struct Global {
     /// How many blobs move at once.
     #[arg(long, value_name = "N", global = true)]
     pub(crate) concurrency: Option<usize>,
+    /// Mirrors and blocked registries from this registries.conf
+    /// (containers-registries.conf format, version 2).
+    #[arg(long = "registries-conf", value_name = "FILE", global = true)]
+    pub(crate) registries_conf: Option<std::path::PathBuf>,
     /// More detail on errors (the cause chain); repeat for more.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub(crate) verbose: u8,

@@ -52,6 +52,7 @@ pub struct ClientBuilder {
     user_agent: String,
     limits: Limits,
     progress: Option<Progress>,
+    registries: Option<berth_protocol::mirror::Registries>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -75,6 +76,7 @@ impl Default for ClientBuilder {
             user_agent: concat!("berth/", env!("CARGO_PKG_VERSION")).to_owned(),
             limits: Limits::default(),
             progress: None,
+            registries: None,
         }
     }
 }
@@ -122,6 +124,16 @@ impl ClientBuilder {
         self
     }
 
+    /// Mirrors and blocked registries (registries.conf): pulls try the
+    /// mirrors first, in order, each with its own credentials only.
+    pub fn registries(mut self, registries: berth_protocol::mirror::Registries) -> Self {
+        for host in crate::mirrors::insecure_hosts(&registries) {
+            self.endpoints = self.endpoints.insecure(host);
+        }
+        self.registries = Some(registries);
+        self
+    }
+
     /// Receives progress events.
     pub fn progress(mut self, progress: Progress) -> Self {
         self.progress = Some(progress);
@@ -142,6 +154,7 @@ impl ClientBuilder {
                 upload: self.upload,
                 limits: self.limits,
                 progress: self.progress,
+                registries: self.registries,
             }),
         }
     }
@@ -163,6 +176,7 @@ struct Inner<T> {
     upload: UploadPolicy,
     limits: Limits,
     progress: Option<Progress>,
+    registries: Option<berth_protocol::mirror::Registries>,
 }
 
 /// A registry client: cheap to clone, safe to share across tasks.
@@ -260,22 +274,67 @@ impl<T: Transport> Client<T> {
         Ok(())
     }
 
+    /// Where to pull `reference` from, in order: the mirrors the
+    /// registries configuration names for it, then the registry itself.
+    pub fn pull_sources(&self, reference: &Reference) -> Result<Vec<Reference>, Error> {
+        match &self.inner.registries {
+            None => Ok(vec![reference.clone()]),
+            Some(r) => r
+                .pull_sources(reference)
+                .map(|sources| sources.into_iter().map(|s| s.reference).collect())
+                .map_err(|e| match e {
+                    berth_protocol::mirror::SourceError::Blocked => {
+                        Error::Protocol(berth_protocol::Error::Blocked {
+                            reference: reference.to_string(),
+                        })
+                    }
+                    other => Error::Usage(format!("registries configuration: {other:?}")),
+                }),
+        }
+    }
+
+    /// Runs `attempt` on each pull source until one succeeds; when all
+    /// fail, one error lists every attempt.
+    pub(crate) async fn try_sources<'a, R>(
+        &'a self,
+        reference: &Reference,
+        attempt: impl Fn(Reference) -> Attempt<'a, R>,
+    ) -> Result<R, Error> {
+        let sources = self.pull_sources(reference)?;
+        if sources.len() == 1 {
+            return attempt(sources.into_iter().next().expect("one source")).await;
+        }
+        let mut failures = Vec::new();
+        for source in sources {
+            let name = source.to_string();
+            match attempt(source).await {
+                Ok(r) => return Ok(r),
+                Err(e) => failures.push((name, e)),
+            }
+        }
+        Err(Error::AllSourcesFailed(failures))
+    }
+
     /// The descriptor a reference points to (HEAD, falling back to GET).
     pub async fn resolve(&self, reference: &Reference) -> Result<Descriptor, Error> {
-        let (d, _) = self
-            .run(
-                reference.domain(),
-                Resolve::new(ManifestAddress::of(reference)),
-                None,
-            )
-            .await?;
-        Ok(d)
+        self.try_sources(reference, |r| {
+            Box::pin(async move {
+                let (d, _) = self
+                    .run(r.domain(), Resolve::new(ManifestAddress::of(&r)), None)
+                    .await?;
+                Ok(d)
+            })
+        })
+        .await
     }
 
     /// The manifest a reference points to, verified, exactly as the
     /// registry sent it.
     pub async fn manifest(&self, reference: &Reference) -> Result<FetchedManifest, Error> {
-        self.manifest_at(ManifestAddress::of(reference)).await
+        self.try_sources(reference, |r| {
+            Box::pin(async move { self.manifest_at(ManifestAddress::of(&r)).await })
+        })
+        .await
     }
 
     pub(crate) async fn manifest_at(
@@ -301,7 +360,19 @@ impl<T: Transport> Client<T> {
         reference: &Reference,
         platform: &Platform,
     ) -> Result<FetchedManifest, Error> {
-        let top = self.manifest(reference).await?;
+        self.try_sources(reference, |r| {
+            Box::pin(async move { self.platform_manifest_from(&r, platform).await })
+        })
+        .await
+    }
+
+    /// [`Client::platform_manifest`] from one source.
+    pub(crate) async fn platform_manifest_from(
+        &self,
+        reference: &Reference,
+        platform: &Platform,
+    ) -> Result<FetchedManifest, Error> {
+        let top = self.manifest_at(ManifestAddress::of(reference)).await?;
         if !top.manifest.is_index() {
             return Ok(top);
         }
@@ -329,7 +400,18 @@ impl<T: Transport> Client<T> {
 
     /// The image configuration (its bytes, verified) for `platform`.
     pub async fn config(&self, reference: &Reference, platform: &Platform) -> Result<Bytes, Error> {
-        let m = self.platform_manifest(reference, platform).await?;
+        self.try_sources(reference, |r| {
+            Box::pin(async move { self.config_from(&r, platform).await })
+        })
+        .await
+    }
+
+    async fn config_from(
+        &self,
+        reference: &Reference,
+        platform: &Platform,
+    ) -> Result<Bytes, Error> {
+        let m = self.platform_manifest_from(reference, platform).await?;
         let config = m.manifest.config().cloned().ok_or_else(|| {
             Error::Usage(format!(
                 "{reference} is a {} with no config",
@@ -598,6 +680,10 @@ impl<T: Transport> Client<T> {
             .await
     }
 }
+
+/// One try of an operation on one pull source.
+pub(crate) type Attempt<'a, R> =
+    std::pin::Pin<Box<dyn Future<Output = Result<R, Error>> + Send + 'a>>;
 
 /// How a blob push ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -68,6 +68,8 @@ pub enum Error {
     Credentials(String),
     /// A transfer kept breaking off, beyond the retry budget.
     Interrupted(String),
+    /// Every mirror and the registry failed; one entry per source tried.
+    AllSourcesFailed(Vec<(String, Error)>),
 }
 
 impl Error {
@@ -119,6 +121,14 @@ impl Error {
             Error::Usage(_) => ErrorKind::Usage,
             Error::Credentials(_) => ErrorKind::Auth,
             Error::Interrupted(_) => ErrorKind::Network,
+            Error::AllSourcesFailed(all) => {
+                let first = all.first().map_or(ErrorKind::Other, |(_, e)| e.kind());
+                if all.iter().all(|(_, e)| e.kind() == first) {
+                    first
+                } else {
+                    ErrorKind::Other
+                }
+            }
             Error::Io { .. } | Error::Layout { .. } => ErrorKind::Other,
         }
     }
@@ -164,6 +174,13 @@ impl fmt::Display for Error {
             Error::Usage(detail) => f.write_str(detail),
             Error::Credentials(detail) => write!(f, "credentials: {detail}"),
             Error::Interrupted(detail) => write!(f, "transfer interrupted: {detail}"),
+            Error::AllSourcesFailed(all) => {
+                write!(f, "every source failed:")?;
+                for (source, e) in all {
+                    write!(f, " [{source}: {e}]")?;
+                }
+                Ok(())
+            }
         }
     }
 }

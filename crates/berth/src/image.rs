@@ -95,11 +95,35 @@ where
         dir: &Path,
         options: &PullOptions,
     ) -> Result<Report, Error> {
+        let ref_name = reference
+            .tag()
+            .map(str::to_owned)
+            .or_else(|| reference.digest().map(ToString::to_string));
+        self.try_sources(reference, |source| {
+            let ref_name = ref_name.clone();
+            Box::pin(async move {
+                self.pull_from(&source, dir, options, ref_name.as_deref())
+                    .await
+            })
+        })
+        .await
+    }
+
+    /// [`Client::pull`] from one source; `index.json` names it `ref_name`.
+    async fn pull_from(
+        &self,
+        reference: &Reference,
+        dir: &Path,
+        options: &PullOptions,
+        ref_name: Option<&str>,
+    ) -> Result<Report, Error> {
         let layout = Layout::create(dir)?;
-        let top = self.manifest(reference).await?;
+        let top = self.manifest_at(ManifestAddress::of(reference)).await?;
         let mut report = Report::default();
         let named = if top.manifest.is_index() && !options.all_platforms {
-            let chosen = self.platform_manifest(reference, &options.platform).await?;
+            let chosen = self
+                .platform_manifest_from(reference, &options.platform)
+                .await?;
             self.pull_tree(
                 &layout,
                 reference,
@@ -123,11 +147,7 @@ where
             top.descriptor()
         };
         report.digest = Some(named.digest.clone());
-        let ref_name = reference
-            .tag()
-            .map(str::to_owned)
-            .or_else(|| reference.digest().map(ToString::to_string));
-        layout.add_to_index(named, ref_name.as_deref())?;
+        layout.add_to_index(named, ref_name)?;
         Ok(report)
     }
 

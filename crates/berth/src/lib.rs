@@ -8,7 +8,9 @@ pub mod credentials;
 mod error;
 mod image;
 pub mod layout;
+pub mod mirrors;
 pub mod progress;
+pub mod signatures;
 
 pub use berth_manifest as manifest;
 pub use berth_protocol as protocol;

@@ -444,3 +444,80 @@ async fn tls_with_a_ca_trusted_through_certs_d() {
     let e = client().resolve(&reference).await.unwrap_err();
     assert!(e.to_string().contains("certificate"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registries_conf_mirrors_first_then_the_registry_and_blocked_prefixes() {
+    let primary = Registry::start(Auth::None).expect("primary");
+    let mirror = Registry::start(Auth::None).expect("mirror");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (p, m) = (primary.host(), mirror.host());
+    let original = write_layout(
+        &tmp.path().join("a"),
+        "v",
+        &[TestImage::new("linux/amd64", &[5000], 71)],
+    )
+    .expect("layout");
+    let mirrored = write_layout(
+        &tmp.path().join("b"),
+        "v",
+        &[TestImage::new("linux/amd64", &[6000], 72)],
+    )
+    .expect("layout");
+    client()
+        .push(&tmp.path().join("a"), &r(&format!("{p}/team/app:v")))
+        .await
+        .expect("push to primary");
+    let conf = berth::mirrors::parse_registries_conf(&format!(
+        "[[registry]]\nprefix = \"{p}/team\"\nlocation = \"{p}/team\"\n\n[[registry.mirror]]\nlocation = \"{m}/cache/team\"\n\n[[registry]]\nprefix = \"{p}/secret\"\nblocked = true\n"
+    ))
+    .expect("conf");
+    let c = Client::builder()
+        .registries(conf)
+        .build(HyperTransport::builder().build().expect("transport"));
+    let reference = r(&format!("{p}/team/app:v"));
+    assert_eq!(
+        c.pull_sources(&reference)
+            .expect("sources")
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [format!("{m}/cache/team/app:v"), format!("{p}/team/app:v")]
+    );
+    // The mirror lacks it: the registry answers.
+    assert_eq!(
+        c.resolve(&reference).await.expect("resolve").digest,
+        original.digest
+    );
+    // Once the mirror has something under that name, it answers first.
+    client()
+        .push(&tmp.path().join("b"), &r(&format!("{m}/cache/team/app:v")))
+        .await
+        .expect("push to mirror");
+    assert_eq!(
+        c.resolve(&reference).await.expect("resolve").digest,
+        mirrored.digest
+    );
+    let out = tmp.path().join("out");
+    let report = c
+        .pull(&reference, &out, &PullOptions::platform(Platform::host()))
+        .await
+        .expect("pull");
+    assert_eq!(report.digest.as_ref(), Some(&mirrored.digest));
+    assert_eq!(
+        index_json(&out)["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
+        "v"
+    );
+    // Blocked prefixes are refused; a missing image lists every source.
+    let e = c.resolve(&r(&format!("{p}/secret/x:v"))).await.unwrap_err();
+    assert!(e.to_string().contains("blocked"), "{e}");
+    let e = c
+        .resolve(&r(&format!("{p}/team/none:v")))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    let text = e.to_string();
+    assert!(
+        text.contains(&m) && text.contains(&p),
+        "every source is named: {text}"
+    );
+}

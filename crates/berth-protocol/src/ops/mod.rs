@@ -1,6 +1,7 @@
 //! The registry operations, one state machine each.
 
 mod blob;
+mod extension;
 mod list;
 mod manifest;
 mod ping;
@@ -8,6 +9,9 @@ mod referrers;
 mod upload;
 
 pub use blob::{BlobInfo, BlobResponse, DeleteBlob, GetBlob, HeadBlob};
+pub use extension::{
+    ExtensionSignatures, SIGNATURE_LIST_LIMIT, SUPPORTS_SIGNATURES_HEADER, parse_signature_list,
+};
 pub use list::{Catalog, ListTags, MAX_CATALOG_PAGE, MAX_ENTRIES, PAGE_BODY_LIMIT};
 pub use manifest::{
     DeleteManifest, FetchedManifest, GetManifest, MANIFEST_ACCEPT, ManifestAddress, ManifestRef,
