@@ -1,41 +1,12 @@
 //! Every input the fuzzer ever flagged, replayed with the invariants the
 //! fuzz target checks, plus what each case taught.
 
-use berth_reference::{ErrorKind, Reference, ReferenceRef, grammar};
-
-/// Whether Go's familiar form of `r` reads back as `r` (as in the target).
-fn familiar_is_unambiguous(r: &Reference) -> bool {
-    let familiar = r.familiar();
-    if grammar::is_identifier(&familiar) {
-        return false;
-    }
-    if r.domain() != "docker.io" {
-        return true;
-    }
-    match r.familiar_name().split_once('/') {
-        Some((first, _)) => !(first.contains(['.', ':']) || first == "localhost"),
-        None => true,
-    }
+mod common {
+    pub(crate) mod fuzz_checks;
 }
 
-/// The invariants of `fuzz/fuzz_targets/reference.rs`.
-fn check(s: &str) {
-    let borrowed = ReferenceRef::parse(s);
-    let owned = Reference::parse(s);
-    match (&borrowed, &owned) {
-        (Ok(b), Ok(o)) => assert_eq!(&b.to_owned(), o),
-        (Err(a), Err(b)) => assert_eq!(a, b),
-        _ => panic!("borrowed and owned parses disagree on {s:?}"),
-    }
-    if let Ok(r) = Reference::parse_normalized(s) {
-        let canonical = r.to_string();
-        assert_eq!(Reference::parse(&canonical).as_ref(), Ok(&r));
-        assert_eq!(Reference::parse_normalized(&canonical).as_ref(), Ok(&r));
-        if familiar_is_unambiguous(&r) {
-            assert_eq!(Reference::parse_normalized(&r.familiar()).as_ref(), Ok(&r));
-        }
-    }
-}
+use berth_reference::{ErrorKind, Reference};
+use common::fuzz_checks::{check_reference, familiar_is_unambiguous};
 
 #[test]
 fn replay_every_fuzzer_finding() {
@@ -43,9 +14,7 @@ fn replay_every_fuzzer_finding() {
     let mut n = 0;
     for entry in std::fs::read_dir(dir).expect("regressions folder") {
         let bytes = std::fs::read(entry.expect("entry").path()).expect("readable");
-        if let Ok(s) = std::str::from_utf8(&bytes) {
-            check(s);
-        }
+        check_reference(&bytes);
         n += 1;
     }
     assert!(n > 0, "no regression inputs found");

@@ -113,6 +113,26 @@ fn header_digest(parts: &Parts) -> Result<Option<Digest>, Error> {
     }
 }
 
+/// After a manifest GET's head: fail on an error status, refuse a declared
+/// size over the limit, else read the body (the driver stops at the limit
+/// whatever `Content-Length` said).
+fn read_manifest_body<T>(parts: Parts, limits: &Limits) -> Result<Next<T>, Error> {
+    if !parts.status.is_success() {
+        return Ok(Next::Fail(parts));
+    }
+    let limit = limits.manifest;
+    if content_length(&parts.headers).is_some_and(|n| n > limit) {
+        return Err(Error::TooLarge {
+            what: "manifest",
+            limit,
+        });
+    }
+    Ok(Next::ReadBody(
+        parts,
+        usize::try_from(limit).unwrap_or(usize::MAX),
+    ))
+}
+
 /// A fetched manifest: the exact bytes, parsed, and their digest.
 #[derive(Debug, Clone)]
 pub struct FetchedManifest {
@@ -182,20 +202,7 @@ impl Steps for GetManifestSteps {
         parts: Parts,
         _cx: &mut Context<'_>,
     ) -> Result<Next<FetchedManifest>, Error> {
-        if !parts.status.is_success() {
-            return Ok(Next::Fail(parts));
-        }
-        let limit = self.limits.manifest;
-        if content_length(&parts.headers).is_some_and(|n| n > limit) {
-            return Err(Error::TooLarge {
-                what: "manifest",
-                limit,
-            });
-        }
-        Ok(Next::ReadBody(
-            parts,
-            usize::try_from(limit).unwrap_or(usize::MAX),
-        ))
+        read_manifest_body(parts, &self.limits)
     }
 
     fn on_body(
@@ -284,20 +291,7 @@ impl Steps for ResolveSteps {
                 _ => return Ok(Next::Fail(parts)),
             }
         }
-        if !parts.status.is_success() {
-            return Ok(Next::Fail(parts));
-        }
-        let limit = self.limits.manifest;
-        if content_length(&parts.headers).is_some_and(|n| n > limit) {
-            return Err(Error::TooLarge {
-                what: "manifest",
-                limit,
-            });
-        }
-        Ok(Next::ReadBody(
-            parts,
-            usize::try_from(limit).unwrap_or(usize::MAX),
-        ))
+        read_manifest_body(parts, &self.limits)
     }
 
     fn on_body(
