@@ -291,7 +291,11 @@ impl Exchange {
                     key: Session::token_key(&bearer, &self.scopes),
                     bearer,
                     scopes,
-                    post: matches!(credentials, Some(Credentials::IdentityToken(_))),
+                    post: match &credentials {
+                        Some(Credentials::IdentityToken(_)) => true,
+                        Some(Credentials::Basic { .. }) => cx.session.oauth_password_grant,
+                        _ => false,
+                    },
                     reading_body: false,
                     waiting: false,
                     retries: 0,
@@ -491,12 +495,29 @@ fn token_request(fetch: &TokenFetch, registry: &str, cx: &Context<'_>) -> Result
     }
     let ua =
         HeaderValue::from_str(&cx.session.user_agent).unwrap_or(HeaderValue::from_static("berth"));
-    if fetch.post
-        && let Some(Credentials::IdentityToken(token)) = &credentials
-    {
-        params.push(("grant_type", "refresh_token".to_owned()));
+    // OAuth2 form: an identity token is a refresh token; a user name and
+    // password use the password grant when the session asks for OAuth2.
+    let grant = match (&credentials, fetch.post) {
+        (Some(Credentials::IdentityToken(token)), true) => Some(
+            [
+                ("grant_type", "refresh_token".to_owned()),
+                ("refresh_token", token.expose().to_owned()),
+            ]
+            .to_vec(),
+        ),
+        (Some(Credentials::Basic { username, password }), true) => Some(
+            [
+                ("grant_type", "password".to_owned()),
+                ("username", username.clone()),
+                ("password", password.expose().to_owned()),
+            ]
+            .to_vec(),
+        ),
+        _ => None,
+    };
+    if let Some(grant) = grant {
+        params.extend(grant);
         params.push(("client_id", "berth".to_owned()));
-        params.push(("refresh_token", token.expose().to_owned()));
         let form = params
             .iter()
             .map(|(k, v)| format!("{k}={}", encode_component(v)))

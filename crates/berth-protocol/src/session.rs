@@ -106,6 +106,9 @@ pub struct Session {
     pub(crate) jitter: Jitter,
     /// A token is renewed this long before it expires.
     pub(crate) token_margin: Duration,
+    /// Ask token servers with the OAuth2 password grant (a POST) before
+    /// the plain GET, as containerd does when told to.
+    pub(crate) oauth_password_grant: bool,
     /// Registries whose `/v2/` answered without the V2 API header and
     /// without a 401 challenge.
     pub(crate) user_agent: String,
@@ -139,6 +142,7 @@ impl Session {
             retry: RetryPolicy::default(),
             jitter: Jitter::new(seed),
             token_margin: Duration::from_secs(10),
+            oauth_password_grant: false,
             user_agent: concat!("berth/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }
@@ -163,6 +167,15 @@ impl Session {
     /// Renew tokens this long before they expire (default 10 s).
     pub fn with_token_margin(mut self, margin: Duration) -> Self {
         self.token_margin = margin;
+        self
+    }
+
+    /// Fetch tokens for a user name and password with the OAuth2 password
+    /// grant (POST `grant_type=password`), falling back to GET where the
+    /// token server refuses the POST (404, 401, 400, 405). Off by default:
+    /// the GET with Basic credentials is what every registry takes.
+    pub fn with_oauth_password_grant(mut self, yes: bool) -> Self {
+        self.oauth_password_grant = yes;
         self
     }
 

@@ -1221,3 +1221,49 @@ fn a_tls_loopback_registry_with_an_untrusted_certificate_reports_the_certificate
         "no endpoint chosen"
     );
 }
+
+#[test]
+fn the_oauth2_password_grant_when_asked_for() {
+    let creds = StaticCredentials::new().with(
+        "r.example",
+        Credentials::Basic {
+            username: "u".into(),
+            password: Secret::new("p w"),
+        },
+    );
+    let mut session =
+        Session::new(Arc::new(creds), EndpointPolicy::new(), 3).with_oauth_password_grant(true);
+    let ch = r#"Bearer realm="https://auth.example/token",service="r""#;
+    let mut s = Script::new();
+    s.on("GET", "https://r.example/v2/a/tags/list")
+        .status(401)
+        .header("www-authenticate", ch)
+        .done()
+        .on("POST", "https://auth.example/token")
+        .body(r#"{"access_token":"oauth"}"#)
+        .done()
+        .on("GET", "https://r.example/v2/a/tags/list")
+        .body(r#"{"tags":["x"]}"#)
+        .done();
+    let clock = SimClock::at(T0);
+    run(
+        &mut ListTags::new("r.example", "a"),
+        &mut session,
+        &s,
+        &clock,
+    )
+    .expect("tags");
+    let form = String::from_utf8(s.seen()[1].body.clone()).expect("utf8");
+    assert!(
+        form.contains("grant_type=password")
+            && form.contains("username=u")
+            && form.contains("password=p%20w"),
+        "{form}"
+    );
+    assert_eq!(
+        s.seen()[1].header("authorization"),
+        None,
+        "the password travels in the form only"
+    );
+    assert_eq!(s.seen()[2].header("authorization"), Some("Bearer oauth"));
+}
