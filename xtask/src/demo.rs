@@ -1,15 +1,15 @@
 //! `cargo xtask demo`: berth's main job, end to end, on this machine. It
-//! starts a registry on 127.0.0.1 (a free port), pushes a generated
-//! multi-platform sample image to it, then runs `berth pull` (with
-//! progress), `berth inspect` and `berth copy` against it, showing what
-//! each printed.
+//! starts berth's own registry (`berth registry serve` on 127.0.0.1:0),
+//! pushes a generated multi-platform sample image to it, then runs
+//! `berth pull` (with progress), `berth inspect` and `berth copy` against
+//! it, showing what each printed.
 
+use std::io::BufRead;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 use berth_testkit::image::{TestImage, write_layout};
-use berth_testkit::{Auth, Registry};
 
 fn step(berth: &Path, title: &str, args: &[&str]) -> Result<()> {
     eprintln!("\n$ berth {}", args.join(" "));
@@ -24,12 +24,17 @@ fn step(berth: &Path, title: &str, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn run(root: &Path) -> Result<()> {
-    if !berth_testkit::available() {
-        bail!(
-            "the demo starts the CNCF distribution registry: install it with `apt-get install docker-registry` (Debian), then run `cargo xtask demo` again"
-        );
+/// The registry process, killed when dropped.
+struct Serving(std::process::Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
+}
+
+pub(crate) fn run(root: &Path) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("==> building berth");
     let status = Command::new(&cargo)
@@ -41,9 +46,26 @@ pub(crate) fn run(root: &Path) -> Result<()> {
     }
     let berth = root.join("target/release/berth");
     let work = tempfile::Builder::new().prefix("berth-demo-").tempdir()?;
-    let registry = Registry::start(Auth::None).context("starting the registry")?;
-    let host = registry.host();
-    eprintln!("==> a registry is running at http://{host} (storage in a temporary directory)");
+    // berth's own registry on a free port; it prints its address first.
+    let mut child = Command::new(&berth)
+        .args(["registry", "serve", "--address", "127.0.0.1:0", "--storage"])
+        .arg(work.path().join("registry"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting `berth registry serve`")?;
+    let stdout = child.stdout.take().context("the registry's stdout")?;
+    let server = Serving(child);
+    let mut host = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut host)
+        .context("reading the registry's address")?;
+    let host = host.trim().to_owned();
+    if host.is_empty() {
+        bail!("`berth registry serve` printed no address");
+    }
+    eprintln!(
+        "==> berth's registry is serving at http://{host} (storage in a temporary directory)"
+    );
 
     let sample = work.path().join("sample");
     let images = [
@@ -99,5 +121,6 @@ pub(crate) fn run(root: &Path) -> Result<()> {
         "\n==> done: {} is an OCI image layout holding the host platform's image; the registry and its storage are removed now",
         pulled.display()
     );
+    drop(server);
     Ok(())
 }

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod cmd_login;
 mod cmd_ref;
 mod cmd_registry;
+mod cmd_serve;
 mod output;
 
 const EXIT_CODES: &str = "Exit codes:
@@ -95,6 +96,8 @@ enum Command {
     Login(cmd_login::LoginArgs),
     /// Remove stored credentials for a registry.
     Logout(cmd_login::LogoutArgs),
+    /// Run an OCI registry (`berth registry serve`).
+    Registry(cmd_serve::RegistryArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -156,6 +159,7 @@ fn main() -> ExitCode {
                     Command::Delete(a) => cmd_registry::delete(&a, &global).await,
                     Command::Login(a) => cmd_login::login(&a, &global).await,
                     Command::Logout(a) => cmd_login::logout(&a, &global).await,
+                    Command::Registry(a) => cmd_serve::run(&a, &global).await,
                     Command::Ref(_) | Command::Completions { .. } => unreachable!("handled above"),
                 }
             }),

@@ -420,3 +420,60 @@ fn progress_bars_on_a_terminal_plain_lines_without_one() {
         "{stderr}"
     );
 }
+
+#[test]
+fn registry_serve_on_a_free_port_then_push_and_pull_through_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["registry", "serve", "--address", "127.0.0.1:0", "--storage"])
+        .arg(tmp.path().join("storage"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("berth registry serve");
+    // Killed however the test ends.
+    struct Server(std::process::Child);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().expect("stdout");
+    let _server = Server(child);
+    let mut host = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut host).expect("address");
+    let host = host.trim().to_owned();
+    assert!(
+        host.starts_with("127.0.0.1:") && !host.ends_with(":0"),
+        "{host}"
+    );
+
+    let src = tmp.path().join("src");
+    let top =
+        write_layout(&src, "v1", &[TestImage::new("linux/amd64", &[50_000], 81)]).expect("layout");
+    let reference = format!("{host}/served/app:v1");
+    assert_eq!(
+        ok(&berth(
+            &home,
+            &["push", "-q", src.to_str().expect("path"), &reference],
+            None
+        ))
+        .trim(),
+        top.digest.to_string()
+    );
+    assert_eq!(
+        ok(&berth(&home, &["digest", &reference], None)).trim(),
+        top.digest.to_string()
+    );
+    let out = tmp.path().join("out");
+    ok(&berth(
+        &home,
+        &["pull", "-q", &reference, out.to_str().expect("path")],
+        None,
+    ));
+    assert!(out.join("blobs/sha256").join(top.digest.encoded()).exists());
+}

@@ -1,147 +1,30 @@
 //! The client against the real registry (CNCF distribution on 127.0.0.1)
 //! and the real skopeo: push, pull, copy, multi-platform, auth, errors.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use berth::manifest::Platform;
 use berth::protocol::StaticCredentials;
 use berth::protocol::auth::{Credentials, Secret};
-use berth::reference::Reference;
 use berth::{Client, ErrorKind, Layout, PullOptions};
 use berth_hyper::HyperTransport;
 use berth_testkit::image::{TestImage, write_layout};
 use berth_testkit::{Auth, Registry, skopeo};
 
-fn client() -> Client<HyperTransport> {
-    Client::builder().build(HyperTransport::builder().build().expect("transport"))
-}
+mod suite;
 
-fn r(s: &str) -> Reference {
-    Reference::parse_normalized(s).expect("reference")
-}
-
-fn index_json(dir: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(dir.join("index.json")).expect("index.json"))
-        .expect("json")
-}
+use suite::{client, index_json, r};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_then_pull_round_trips_byte_for_byte() {
     let registry = Registry::start(Auth::None).expect("registry");
-    let tmp = tempfile::tempdir().expect("tmp");
-    let src = tmp.path().join("src");
-    let top = write_layout(
-        &src,
-        "v1",
-        &[TestImage::new("linux/amd64", &[300_000, 5_000, 1], 1)],
-    )
-    .expect("layout");
-    let c = client();
-    let dst_ref = r(&format!("{}/team/app:v1", registry.host()));
-    let pushed = c.push(&src, &dst_ref).await.expect("push");
-    assert_eq!(
-        pushed.digest.as_ref(),
-        Some(&top.digest),
-        "digests never change on the way"
-    );
-    assert_eq!(pushed.blobs_transferred, 4, "config and three layers");
-
-    let out = tmp.path().join("out");
-    let pulled = c
-        .pull(&dst_ref, &out, &PullOptions::platform(Platform::host()))
-        .await
-        .expect("pull");
-    assert_eq!(pulled.digest.as_ref(), Some(&top.digest));
-    assert_eq!(
-        Layout::open(&out)
-            .expect("layout")
-            .verify()
-            .expect("verifies"),
-        5
-    );
-    let index = index_json(&out);
-    assert_eq!(index["manifests"][0]["digest"], top.digest.to_string());
-    assert_eq!(
-        index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
-        "v1"
-    );
-    assert!(
-        !out.join(".berth").read_dir().expect("dir").any(|_| true),
-        "no temporary files left"
-    );
-
-    // A second pull skips every blob.
-    let again = c
-        .pull(&dst_ref, &out, &PullOptions::platform(Platform::host()))
-        .await
-        .expect("pull");
-    assert_eq!((again.blobs_transferred, again.blobs_skipped), (0, 4));
-    // A second push finds every blob there.
-    let again = c.push(&src, &dst_ref).await.expect("push");
-    assert_eq!((again.blobs_transferred, again.blobs_skipped), (0, 4));
+    suite::push_then_pull_round_trips_byte_for_byte(&registry.host()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_platform_indexes_one_platform_or_all() {
     let registry = Registry::start(Auth::None).expect("registry");
-    let tmp = tempfile::tempdir().expect("tmp");
-    let src = tmp.path().join("src");
-    let images = [
-        TestImage::new("linux/amd64", &[10_000], 1),
-        TestImage::new("linux/arm64/v8", &[20_000], 2),
-        TestImage::new("linux/arm/v7", &[30_000], 3),
-    ];
-    let top = write_layout(&src, "multi", &images).expect("layout");
-    let c = client();
-    let reference = r(&format!("{}/multi:latest", registry.host()));
-    c.push(&src, &reference).await.expect("push");
-    assert_eq!(
-        c.resolve(&reference).await.expect("resolve").digest,
-        top.digest
-    );
-
-    // One platform: the index names the arm64 manifest.
-    let arm = tmp.path().join("arm");
-    let platform: Platform = "linux/arm64".parse().expect("platform");
-    let report = c
-        .pull(&reference, &arm, &PullOptions::platform(platform))
-        .await
-        .expect("pull");
-    assert_ne!(report.digest.as_ref(), Some(&top.digest));
-    let config = c
-        .config(&reference, &"linux/arm64".parse().expect("platform"))
-        .await
-        .expect("config");
-    let config: serde_json::Value = serde_json::from_slice(&config).expect("config json");
-    assert_eq!(
-        (config["os"].as_str(), config["architecture"].as_str()),
-        (Some("linux"), Some("arm64"))
-    );
-
-    // All platforms: the index itself, and every manifest under it.
-    let all = tmp.path().join("all");
-    let report = c
-        .pull(&reference, &all, &PullOptions::all_platforms())
-        .await
-        .expect("pull");
-    assert_eq!(report.digest.as_ref(), Some(&top.digest));
-    assert_eq!(report.manifests, 4);
-    assert_eq!(
-        Layout::open(&all)
-            .expect("layout")
-            .verify()
-            .expect("verifies"),
-        3 * 3 + 1
-    );
-
-    // No such platform: a typed error listing what there is.
-    let e = c
-        .platform_manifest(&reference, &"windows/amd64".parse().expect("platform"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound);
-    assert!(e.to_string().contains("linux/arm64"), "{e}");
+    suite::multi_platform_indexes_one_platform_or_all(&registry.host()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -301,60 +184,13 @@ async fn basic_auth_with_right_wrong_and_no_credentials() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_things_are_typed_not_found_errors() {
     let registry = Registry::start(Auth::None).expect("registry");
-    let tmp = tempfile::tempdir().expect("tmp");
-    let src = tmp.path().join("src");
-    write_layout(&src, "v", &[TestImage::new("linux/amd64", &[10], 4)]).expect("layout");
-    let c = client();
-    let host = registry.host();
-    c.push(&src, &r(&format!("{host}/here:v")))
-        .await
-        .expect("push");
-    for missing in [format!("{host}/here:nope"), format!("{host}/nowhere:v")] {
-        let e = c.manifest(&r(&missing)).await.unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::NotFound, "{missing}: {e}");
-    }
-    let e = c
-        .manifest(&r(&format!("{host}/here@sha256:{}", "0".repeat(64))))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
-    // Nothing listens here: a network error naming the address.
-    let port = berth_testkit::free_port().expect("port");
-    let e = c
-        .manifest(&r(&format!("127.0.0.1:{port}/x:y")))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Network, "{e}");
-    assert!(e.to_string().contains(&port.to_string()), "{e}");
+    suite::missing_things_are_typed_not_found_errors(&registry.host()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tag_delete_list_and_catalog() {
     let registry = Registry::start(Auth::None).expect("registry");
-    let tmp = tempfile::tempdir().expect("tmp");
-    let src = tmp.path().join("src");
-    let top = write_layout(&src, "v", &[TestImage::new("linux/amd64", &[10], 4)]).expect("layout");
-    let c = client();
-    let host = registry.host();
-    let reference = r(&format!("{host}/lib/app:v1"));
-    c.push(&src, &reference).await.expect("push");
-    assert_eq!(c.tag(&reference, "v2").await.expect("tag"), top.digest);
-    let mut tags = c.tags(&reference).await.expect("tags");
-    tags.sort();
-    assert_eq!(tags, ["v1", "v2"]);
-    assert_eq!(c.catalog(&host).await.expect("catalog"), ["lib/app"]);
-    assert_eq!(
-        c.delete(&r(&format!("{host}/lib/app:v2")))
-            .await
-            .expect("delete"),
-        top.digest
-    );
-    let e = c.manifest(&reference).await.unwrap_err();
-    assert_eq!(
-        e.kind(),
-        ErrorKind::NotFound,
-        "deleting by digest removes every tag of it: {e}"
-    );
+    suite::tag_delete_list_and_catalog(&registry.host()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
