@@ -477,3 +477,126 @@ fn registry_serve_on_a_free_port_then_push_and_pull_through_it() {
     ));
     assert!(out.join("blobs/sha256").join(top.digest.encoded()).exists());
 }
+
+/// Writes an OCI layout holding one artifact manifest that refers to
+/// `subject`, and beside it (tag `sha256-<hex>`) the fallback index the
+/// tag schema uses where a registry lacks the referrers API.
+fn write_referrer(
+    dir: &Path,
+    subject: &berth::manifest::Descriptor,
+    artifact_type: &str,
+) -> berth::manifest::Descriptor {
+    use berth::manifest::{Descriptor, Digester, ImageIndex, ImageManifest, MediaType};
+    let blob = |bytes: &[u8]| {
+        let d = Digester::sha256_of(bytes);
+        let path = dir.join("blobs/sha256").join(d.encoded());
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+        std::fs::write(path, bytes).expect("blob");
+        d
+    };
+    std::fs::create_dir_all(dir).expect("layout dir");
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)
+        .expect("oci-layout");
+    blob(b"{}"); // the empty config the artifact names
+    let payload = br#"{"spdxVersion":"SPDX-2.3"}"#;
+    let layer = Descriptor::new(
+        MediaType::new("application/spdx+json"),
+        blob(payload),
+        payload.len() as u64,
+    );
+    let manifest = ImageManifest::artifact(MediaType::new(artifact_type), vec![layer])
+        .with_subject(subject.clone());
+    let raw = manifest.to_raw().expect("manifest");
+    blob(&raw.bytes);
+    let referrer = raw
+        .descriptor
+        .with_artifact_type(MediaType::new(artifact_type));
+    let fallback = ImageIndex::new(vec![referrer.clone()])
+        .to_raw()
+        .expect("index");
+    blob(&fallback.bytes);
+    let tag = format!("sha256-{}", subject.digest.encoded());
+    let index = ImageIndex::new(vec![
+        referrer
+            .clone()
+            .with_annotation("org.opencontainers.image.ref.name", "sbom"),
+        fallback
+            .descriptor
+            .with_annotation("org.opencontainers.image.ref.name", tag.as_str()),
+    ]);
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&index).expect("json"),
+    )
+    .expect("index.json");
+    referrer
+}
+
+#[test]
+fn referrers_through_the_api_or_the_tag_schema() {
+    let registry = Registry::start(Auth::None).expect("registry");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let host = registry.host();
+    let src = tmp.path().join("src");
+    let subject =
+        write_layout(&src, "v", &[TestImage::new("linux/amd64", &[1000], 101)]).expect("layout");
+    let reference = format!("{host}/with/sbom:v");
+    ok(&berth(
+        &home,
+        &["push", "-q", src.to_str().expect("path"), &reference],
+        None,
+    ));
+    let art = tmp.path().join("art");
+    let referrer = write_referrer(&art, &subject, "application/spdx+json");
+    // Distribution 2.8 has no referrers API: push the artifact and the
+    // fallback index (tag sha256-<hex>), as cosign and oras do.
+    ok(&berth(
+        &home,
+        &[
+            "push",
+            "-q",
+            art.to_str().expect("path"),
+            &format!("{host}/with/sbom:sbom"),
+        ],
+        None,
+    ));
+    let tag = format!("sha256-{}", subject.digest.encoded());
+    ok(&berth(
+        &home,
+        &[
+            "push",
+            "-q",
+            art.to_str().expect("path"),
+            &format!("{host}/with/sbom:{tag}"),
+        ],
+        None,
+    ));
+
+    let j = json(&berth(&home, &["referrers", "--json", &reference], None));
+    assert_eq!(j["api"], false, "distribution 2.8 has no referrers API");
+    assert_eq!(j["manifests"][0]["digest"], referrer.digest.to_string());
+    let text = ok(&berth(
+        &home,
+        &[
+            "referrers",
+            &reference,
+            "--artifact-type",
+            "application/spdx+json",
+        ],
+        None,
+    ));
+    assert!(text.contains(&referrer.digest.to_string()), "{text}");
+    let text = ok(&berth(
+        &home,
+        &[
+            "referrers",
+            &reference,
+            "--artifact-type",
+            "application/other",
+        ],
+        None,
+    ));
+    assert!(text.is_empty(), "filtered out: {text}");
+}

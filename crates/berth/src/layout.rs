@@ -179,6 +179,17 @@ impl Layout {
         mut descriptor: Descriptor,
         ref_name: Option<&str>,
     ) -> Result<(), Error> {
+        // Several processes (or tasks) may pull into one layout: the
+        // read-modify-write of index.json holds an exclusive lock on
+        // `.berth/index.lock` (released when the file closes).
+        let lock_path = self.root.join(".berth").join("index.lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io(&lock_path, e))?;
+        lock.lock().map_err(|e| Error::io(&lock_path, e))?;
         let mut index = self.index()?;
         if let Some(name) = ref_name {
             descriptor
@@ -219,6 +230,9 @@ impl Layout {
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
+            if name == "index.lock" {
+                continue;
+            }
             let pid = name.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
             let alive = pid.is_some_and(|p| {
                 p == std::process::id() || Path::new(&format!("/proc/{p}")).exists()

@@ -357,3 +357,80 @@ async fn registries_conf_mirrors_first_then_the_registry_and_blocked_prefixes() 
         "every source is named: {text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_two_concurrent_pulls_into_one_layout() {
+    let registry = Registry::start(Auth::None).expect("registry");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let host = registry.host();
+    // Three images that share a base layer (same seed and size: same bytes).
+    for (i, extra) in [10_000usize, 20_000, 30_000].iter().enumerate() {
+        let dir = tmp.path().join(format!("src{i}"));
+        let images = [TestImage {
+            seed: 90,
+            ..TestImage::new("linux/amd64", &[200_000], 0)
+        }];
+        write_layout(&dir, "t", &images).expect("layout");
+        // A second layer unique to each image.
+        let unique = tmp.path().join(format!("u{i}"));
+        write_layout(
+            &unique,
+            "t",
+            &[TestImage::new("linux/amd64", &[*extra], 91 + i as u64)],
+        )
+        .expect("layout");
+        client()
+            .push(&dir, &r(&format!("{host}/shared/base:{i}")))
+            .await
+            .expect("push base");
+        client()
+            .push(&unique, &r(&format!("{host}/shared/img:{i}")))
+            .await
+            .expect("push img");
+    }
+    let out = tmp.path().join("one-layout");
+    let c = client();
+    let pulls = (0..32).map(|n| {
+        let (c, out, host) = (c.clone(), out.clone(), host.clone());
+        let reference = if n % 2 == 0 {
+            format!("{host}/shared/base:{}", n % 3)
+        } else {
+            format!("{host}/shared/img:{}", n % 3)
+        };
+        tokio::spawn(async move {
+            c.pull(
+                &r(&reference),
+                &out,
+                &PullOptions::platform(Platform::host()),
+            )
+            .await
+            .map(|_| reference)
+        })
+    });
+    let results = futures_util::future::join_all(pulls).await;
+    for result in results {
+        result.expect("task").expect("every pull succeeds");
+    }
+    let layout = Layout::open(&out).expect("layout");
+    let checked = layout.verify().expect("every blob verifies");
+    assert!(checked >= 3 + 3 * 3, "{checked} blobs");
+    // index.json names every tag pulled, once each (ref names are tags).
+    let index = index_json(&out);
+    let names: std::collections::BTreeSet<String> = index["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .filter_map(|d| {
+            d["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(names.len(), 3, "tags 0, 1, 2: {names:?}");
+    assert!(
+        !out.join(".berth")
+            .read_dir()
+            .expect("dir")
+            .any(|e| e.expect("entry").file_name() != "index.lock")
+    );
+}
