@@ -3,7 +3,7 @@
 
 mod suite;
 
-use berth_registry::{Registry, RunningRegistry, Storage};
+use berth_registry::{Auth, Registry, RunningRegistry, Storage};
 
 async fn memory() -> RunningRegistry {
     Registry::builder()
@@ -49,4 +49,23 @@ async fn tag_delete_list_and_catalog() {
     let tmp = tempfile::tempdir().expect("tmp");
     let r = disk(tmp.path()).await;
     suite::tag_delete_list_and_catalog(&r.host()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_auth_with_right_wrong_and_no_credentials() {
+    let r = Registry::builder()
+        .auth(Auth::basic("alice", "s3cret"))
+        .bind("127.0.0.1:0")
+        .start()
+        .await
+        .expect("registry");
+    suite::basic_auth_with_right_wrong_and_no_credentials(&r.host(), "alice", "s3cret").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_mounts_within_a_registry_and_streams_between_two() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let a = disk(tmp.path()).await;
+    let b = memory().await;
+    suite::copy_mounts_within_a_registry_and_streams_between_two(&a.host(), &b.host()).await;
 }

@@ -106,12 +106,13 @@ fn blob_path(dir: &Path, digest: &str) -> PathBuf {
     dir.join("blobs/sha256").join(Pushed::hex(digest))
 }
 
-/// The files left in `DIR/.berth/` (temporaries).
+/// The files left in `DIR/.berth/` (temporaries; the index lock is not one).
 fn temporaries(dir: &Path) -> Vec<String> {
     match std::fs::read_dir(dir.join(".berth")) {
         Ok(entries) => entries
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name != "index.lock")
             .collect(),
         Err(_) => Vec::new(),
     }

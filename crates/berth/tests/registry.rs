@@ -93,47 +93,12 @@ async fn skopeo_reads_what_berth_pushes_and_the_other_way_round() {
 async fn copy_mounts_within_a_registry_and_streams_between_two() {
     let a = Registry::start(Auth::None).expect("registry a");
     let b = Registry::start(Auth::None).expect("registry b");
-    let tmp = tempfile::tempdir().expect("tmp");
-    let src = tmp.path().join("src");
-    let top = write_layout(
-        &src,
-        "v",
-        &[TestImage::new("linux/amd64", &[400_000, 3_000], 5)],
-    )
-    .expect("layout");
-    let c = client();
-    c.push(&src, &r(&format!("{}/one:v", a.host())))
-        .await
-        .expect("push");
-    let stored = a.stored_blobs();
-
-    let report = c
-        .copy(
-            &r(&format!("{}/one:v", a.host())),
-            &r(&format!("{}/two:v", a.host())),
-            &PullOptions::all_platforms(),
-        )
-        .await
-        .expect("copy within");
-    assert_eq!(report.blobs_mounted, 3, "{report:?}");
-    assert_eq!(a.stored_blobs(), stored, "mounting stores nothing new");
-
-    let report = c
-        .copy(
-            &r(&format!("{}/one:v", a.host())),
-            &r(&format!("{}/three:v", b.host())),
-            &PullOptions::all_platforms(),
-        )
-        .await
-        .expect("copy across");
-    assert_eq!(report.digest.as_ref(), Some(&top.digest));
-    assert_eq!(report.blobs_transferred, 3);
+    suite::copy_mounts_within_a_registry_and_streams_between_two(&a.host(), &b.host()).await;
+    // Mounting stored nothing new: only the pushed blobs are in a's storage.
     assert_eq!(
-        c.resolve(&r(&format!("{}/three:v", b.host())))
-            .await
-            .expect("resolve")
-            .digest,
-        top.digest
+        a.stored_blobs(),
+        3 + 1,
+        "config, two layers and the manifest"
     );
 }
 
@@ -144,41 +109,8 @@ async fn basic_auth_with_right_wrong_and_no_credentials() {
         password: "s3cret".into(),
     })
     .expect("registry");
-    let tmp = tempfile::tempdir().expect("tmp");
-    let src = tmp.path().join("src");
-    write_layout(&src, "v", &[TestImage::new("linux/amd64", &[1000], 9)]).expect("layout");
-    let host = registry.host();
-    let with = |user: &str, password: &str| {
-        let creds = StaticCredentials::new().with(
-            &host,
-            Credentials::Basic {
-                username: user.into(),
-                password: Secret::new(password),
-            },
-        );
-        Client::builder()
-            .credentials(Arc::new(creds))
-            .build(HyperTransport::builder().build().expect("transport"))
-    };
-    let reference = r(&format!("{host}/private:v"));
-    with("alice", "s3cret")
-        .push(&src, &reference)
-        .await
-        .expect("push with credentials");
-    let tags = with("alice", "s3cret")
-        .tags(&reference)
-        .await
-        .expect("tags");
-    assert_eq!(tags, ["v"]);
-
-    let e = with("alice", "wrong").tags(&reference).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
-    let e = client().tags(&reference).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
-    assert!(
-        e.to_string().contains("authentication required") && e.to_string().contains(&host),
-        "{e}"
-    );
+    suite::basic_auth_with_right_wrong_and_no_credentials(&registry.host(), "alice", "s3cret")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,10 @@ use std::path::Path;
 
 use berth::manifest::Platform;
 use berth::reference::Reference;
+use std::sync::Arc;
+
+use berth::protocol::StaticCredentials;
+use berth::protocol::auth::{Credentials, Secret};
 use berth::{Client, ErrorKind, Layout, PullOptions};
 use berth_hyper::HyperTransport;
 use berth_testkit::image::{TestImage, write_layout};
@@ -63,7 +67,10 @@ pub(crate) async fn push_then_pull_round_trips_byte_for_byte(host: &str) {
         "v1"
     );
     assert!(
-        !out.join(".berth").read_dir().expect("dir").any(|_| true),
+        !out.join(".berth")
+            .read_dir()
+            .expect("dir")
+            .any(|e| e.expect("entry").file_name() != "index.lock"),
         "no temporary files left"
     );
 
@@ -193,5 +200,91 @@ pub(crate) async fn tag_delete_list_and_catalog(host: &str) {
         e.kind(),
         ErrorKind::NotFound,
         "deleting by digest removes every tag of it: {e}"
+    );
+}
+
+/// Run by `registry.rs` and `embedded.rs` alike: the registry at `host`
+/// requires Basic auth for `user` / `password`.
+pub(crate) async fn basic_auth_with_right_wrong_and_no_credentials(
+    host: &str,
+    user: &str,
+    password: &str,
+) {
+    let host = host.to_owned();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let src = tmp.path().join("src");
+    write_layout(&src, "v", &[TestImage::new("linux/amd64", &[1000], 9)]).expect("layout");
+    let with = |user: &str, password: &str| {
+        let creds = StaticCredentials::new().with(
+            &host,
+            Credentials::Basic {
+                username: user.into(),
+                password: Secret::new(password),
+            },
+        );
+        Client::builder()
+            .credentials(Arc::new(creds))
+            .build(HyperTransport::builder().build().expect("transport"))
+    };
+    let reference = r(&format!("{host}/private:v"));
+    with(user, password)
+        .push(&src, &reference)
+        .await
+        .expect("push with credentials");
+    let tags = with(user, password).tags(&reference).await.expect("tags");
+    assert_eq!(tags, ["v"]);
+
+    let e = with(user, "wrong").tags(&reference).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
+    let e = client().tags(&reference).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
+    assert!(
+        e.to_string().contains("authentication required") && e.to_string().contains(&host),
+        "{e}"
+    );
+}
+
+/// Run by `registry.rs` and `embedded.rs` alike: a copy within registry
+/// `a` mounts every blob; a copy from `a` to `b` streams them.
+pub(crate) async fn copy_mounts_within_a_registry_and_streams_between_two(a: &str, b: &str) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let src = tmp.path().join("src");
+    let top = write_layout(
+        &src,
+        "v",
+        &[TestImage::new("linux/amd64", &[400_000, 3_000], 5)],
+    )
+    .expect("layout");
+    let c = client();
+    c.push(&src, &r(&format!("{}/one:v", a)))
+        .await
+        .expect("push");
+
+    let report = c
+        .copy(
+            &r(&format!("{}/one:v", a)),
+            &r(&format!("{}/two:v", a)),
+            &PullOptions::all_platforms(),
+        )
+        .await
+        .expect("copy within");
+    assert_eq!(report.blobs_mounted, 3, "{report:?}");
+
+    let report = c
+        .copy(
+            &r(&format!("{}/one:v", a)),
+            &r(&format!("{}/three:v", b)),
+            &PullOptions::all_platforms(),
+        )
+        .await
+        .expect("copy across");
+    assert_eq!(report.digest.as_ref(), Some(&top.digest));
+    assert_eq!(report.blobs_transferred, 3);
+    assert_eq!(
+        c.resolve(&r(&format!("{}/three:v", b)))
+            .await
+            .expect("resolve")
+            .digest,
+        top.digest
     );
 }
