@@ -69,3 +69,19 @@ async fn copy_mounts_within_a_registry_and_streams_between_two() {
     let b = memory().await;
     suite::copy_mounts_within_a_registry_and_streams_between_two(&a.host(), &b.host()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_two_concurrent_pulls_into_one_layout() {
+    let r = memory().await;
+    suite::thirty_two_concurrent_pulls_into_one_layout(&r.host()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registries_conf_mirrors_first_then_the_registry_and_blocked_prefixes() {
+    let (primary, mirror) = (memory().await, memory().await);
+    suite::registries_conf_mirrors_first_then_the_registry_and_blocked_prefixes(
+        &primary.host(),
+        &mirror.host(),
+    )
+    .await;
+}

@@ -288,3 +288,158 @@ pub(crate) async fn copy_mounts_within_a_registry_and_streams_between_two(a: &st
         top.digest
     );
 }
+
+/// Run by `registry.rs` and `embedded.rs` alike.
+pub(crate) async fn thirty_two_concurrent_pulls_into_one_layout(host: &str) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let host = host.to_owned();
+    // Three images that share a base layer (same seed and size: same bytes).
+    for (i, extra) in [10_000usize, 20_000, 30_000].iter().enumerate() {
+        let dir = tmp.path().join(format!("src{i}"));
+        let images = [TestImage {
+            seed: 90,
+            ..TestImage::new("linux/amd64", &[200_000], 0)
+        }];
+        write_layout(&dir, "t", &images).expect("layout");
+        // A second layer unique to each image.
+        let unique = tmp.path().join(format!("u{i}"));
+        write_layout(
+            &unique,
+            "t",
+            &[TestImage::new("linux/amd64", &[*extra], 91 + i as u64)],
+        )
+        .expect("layout");
+        client()
+            .push(&dir, &r(&format!("{host}/shared/base:{i}")))
+            .await
+            .expect("push base");
+        client()
+            .push(&unique, &r(&format!("{host}/shared/img:{i}")))
+            .await
+            .expect("push img");
+    }
+    let out = tmp.path().join("one-layout");
+    let c = client();
+    let pulls = (0..32).map(|n| {
+        let (c, out, host) = (c.clone(), out.clone(), host.clone());
+        let reference = if n % 2 == 0 {
+            format!("{host}/shared/base:{}", n % 3)
+        } else {
+            format!("{host}/shared/img:{}", n % 3)
+        };
+        tokio::spawn(async move {
+            c.pull(
+                &r(&reference),
+                &out,
+                &PullOptions::platform(Platform::host()),
+            )
+            .await
+            .map(|_| reference)
+        })
+    });
+    let results = futures_util::future::join_all(pulls).await;
+    for result in results {
+        result.expect("task").expect("every pull succeeds");
+    }
+    let layout = Layout::open(&out).expect("layout");
+    let checked = layout.verify().expect("every blob verifies");
+    assert!(checked >= 3 + 3 * 3, "{checked} blobs");
+    // index.json names every tag pulled, once each (ref names are tags).
+    let index = index_json(&out);
+    let names: std::collections::BTreeSet<String> = index["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .filter_map(|d| {
+            d["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(names.len(), 3, "tags 0, 1, 2: {names:?}");
+    assert!(
+        !out.join(".berth")
+            .read_dir()
+            .expect("dir")
+            .any(|e| e.expect("entry").file_name() != "index.lock")
+    );
+}
+
+/// Run by `registry.rs` and `embedded.rs` alike: `mirror` serves as a
+/// mirror of `primary`.
+pub(crate) async fn registries_conf_mirrors_first_then_the_registry_and_blocked_prefixes(
+    primary: &str,
+    mirror: &str,
+) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (p, m) = (primary.to_owned(), mirror.to_owned());
+    let original = write_layout(
+        &tmp.path().join("a"),
+        "v",
+        &[TestImage::new("linux/amd64", &[5000], 71)],
+    )
+    .expect("layout");
+    let mirrored = write_layout(
+        &tmp.path().join("b"),
+        "v",
+        &[TestImage::new("linux/amd64", &[6000], 72)],
+    )
+    .expect("layout");
+    client()
+        .push(&tmp.path().join("a"), &r(&format!("{p}/team/app:v")))
+        .await
+        .expect("push to primary");
+    let conf = berth::mirrors::parse_registries_conf(&format!(
+        "[[registry]]\nprefix = \"{p}/team\"\nlocation = \"{p}/team\"\n\n[[registry.mirror]]\nlocation = \"{m}/cache/team\"\n\n[[registry]]\nprefix = \"{p}/secret\"\nblocked = true\n"
+    ))
+    .expect("conf");
+    let c = Client::builder()
+        .registries(conf)
+        .build(HyperTransport::builder().build().expect("transport"));
+    let reference = r(&format!("{p}/team/app:v"));
+    assert_eq!(
+        c.pull_sources(&reference)
+            .expect("sources")
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [format!("{m}/cache/team/app:v"), format!("{p}/team/app:v")]
+    );
+    // The mirror lacks it: the registry answers.
+    assert_eq!(
+        c.resolve(&reference).await.expect("resolve").digest,
+        original.digest
+    );
+    // Once the mirror has something under that name, it answers first.
+    client()
+        .push(&tmp.path().join("b"), &r(&format!("{m}/cache/team/app:v")))
+        .await
+        .expect("push to mirror");
+    assert_eq!(
+        c.resolve(&reference).await.expect("resolve").digest,
+        mirrored.digest
+    );
+    let out = tmp.path().join("out");
+    let report = c
+        .pull(&reference, &out, &PullOptions::platform(Platform::host()))
+        .await
+        .expect("pull");
+    assert_eq!(report.digest.as_ref(), Some(&mirrored.digest));
+    assert_eq!(
+        index_json(&out)["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
+        "v"
+    );
+    // Blocked prefixes are refused; a missing image lists every source.
+    let e = c.resolve(&r(&format!("{p}/secret/x:v"))).await.unwrap_err();
+    assert!(e.to_string().contains("blocked"), "{e}");
+    let e = c
+        .resolve(&r(&format!("{p}/team/none:v")))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    let text = e.to_string();
+    assert!(
+        text.contains(&m) && text.contains(&p),
+        "every source is named: {text}"
+    );
+}
