@@ -1,12 +1,20 @@
-//! `cargo xtask bench`: pulls and pushes of standard images against the
-//! real registry on loopback, berth beside skopeo in the same run, and the
-//! floor (the same blobs fetched in parallel with curl into sha256sum).
+//! `cargo xtask bench`: end-to-end pulls, pushes and copies of the standard
+//! images against the real registry (CNCF distribution) on loopback, berth
+//! beside its peers in the same run: `skopeo copy`, the Rust `oci-client`
+//! crate (a small harness in `benches/peers/oci-client`, an excluded Cargo
+//! project), and the floor (the same blobs fetched in parallel with curl
+//! into sha256sum). Then many small operations: N tags resolved to digests.
+//!
 //! Each figure is the median of several runs with the min and max; wall
-//! time, CPU time and peak RSS come from GNU time. Writes BENCHMARKS.md.
+//! time, CPU time and peak RSS of the client come from GNU time, the
+//! registry's CPU time from /proc. Writes BENCHMARKS.md and its plots
+//! (`docs/bench/*.svg`); `--quick` writes `target/BENCHMARKS-quick.md` and
+//! `target/bench-quick/*.svg` with smaller images.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use berth_testkit::image::{TestImage, write_layout};
@@ -14,63 +22,177 @@ use berth_testkit::{Auth, Registry};
 
 const MIB: usize = 1024 * 1024;
 
+/// berth's pull of the 8 x 64 MiB image must be at least this much faster
+/// than skopeo's, and than oci-client's.
+const TARGET_VS_SKOPEO: f64 = 2.5;
+const TARGET_VS_OCI_CLIENT: f64 = 1.5;
+/// Every berth pull's peak RSS stays under this (MiB).
+const TARGET_RSS_MIB: f64 = 32.0;
+
 struct Image {
     name: &'static str,
+    slug: &'static str,
     layers: Vec<usize>,
+}
+
+impl Image {
+    fn bytes(&self) -> usize {
+        self.layers.iter().sum()
+    }
 }
 
 #[derive(Clone, Copy, Default)]
 struct Sample {
     wall: f64,
     cpu: f64,
+    server_cpu: f64,
     rss_kib: u64,
 }
 
+#[derive(Clone, Copy)]
 struct Stats {
-    median: Sample,
+    wall: f64,
     min_wall: f64,
     max_wall: f64,
+    cpu: f64,
+    server_cpu: f64,
     max_rss_kib: u64,
 }
 
-fn stats(mut samples: Vec<Sample>) -> Stats {
-    samples.sort_by(|a, b| a.wall.total_cmp(&b.wall));
+impl Stats {
+    fn rss_mib(&self) -> f64 {
+        self.max_rss_kib as f64 / 1024.0
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn stats(samples: &[Sample]) -> Stats {
+    let walls: Vec<f64> = samples.iter().map(|s| s.wall).collect();
     Stats {
-        median: samples[samples.len() / 2],
-        min_wall: samples[0].wall,
-        max_wall: samples[samples.len() - 1].wall,
+        wall: median(walls.clone()),
+        min_wall: walls.iter().copied().fold(f64::INFINITY, f64::min),
+        max_wall: walls.iter().copied().fold(0.0, f64::max),
+        cpu: median(samples.iter().map(|s| s.cpu).collect()),
+        server_cpu: median(samples.iter().map(|s| s.server_cpu).collect()),
         max_rss_kib: samples.iter().map(|s| s.rss_kib).max().unwrap_or(0),
     }
 }
 
-/// Runs a command under GNU time; returns what it measured.
-fn timed(program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<Sample> {
-    let out_file = std::env::temp_dir().join(format!("berth-bench-time-{}", std::process::id()));
-    let status = Command::new("/usr/bin/time")
-        .arg("-o")
-        .arg(&out_file)
-        .args(["-f", "%e %U %S %M"])
-        .arg(program)
-        .args(args)
-        .envs(env.iter().copied())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .context("/usr/bin/time (Debian package `time`) is needed")?;
-    let text = std::fs::read_to_string(&out_file)?;
-    if !status.success() {
-        bail!("{program} {} failed: {text}", args.join(" "));
+/// What a row measures.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Pull,
+    PullTls,
+    Push,
+    Copy,
+}
+
+impl Op {
+    fn label(self) -> &'static str {
+        match self {
+            Op::Pull => "pull",
+            Op::PullTls => "pull (TLS)",
+            Op::Push => "push",
+            Op::Copy => "copy",
+        }
     }
-    let line = text.lines().last().unwrap_or("");
-    let v: Vec<&str> = line.split_whitespace().collect();
-    if v.len() != 4 {
-        bail!("unexpected GNU time output: {text:?}");
-    }
-    Ok(Sample {
-        wall: v[0].parse()?,
-        cpu: v[1].parse::<f64>()? + v[2].parse::<f64>()?,
-        rss_kib: v[3].parse()?,
+}
+
+const BERTH: &str = "berth";
+const OCI_CLIENT: &str = "oci-client";
+const SKOPEO: &str = "skopeo";
+const FLOOR: &str = "floor";
+const TOOLS: [&str; 4] = [BERTH, OCI_CLIENT, SKOPEO, FLOOR];
+
+struct Row {
+    op: Op,
+    tool: &'static str,
+    stats: Stats,
+}
+
+/// CPU ticks (user + system) of the given processes together.
+fn ticks(pids: &[u32]) -> u64 {
+    pids.iter().filter_map(|&p| cpu_ticks(p)).sum()
+}
+
+/// user + system CPU ticks of a process, from /proc/PID/stat.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After the command name: state is field 3; utime 14, stime 15.
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// The pid of a testkit registry: the process whose command line names its
+/// config file (next to its storage directory).
+fn registry_pid(registry: &Registry) -> Option<u32> {
+    let config = registry.storage().parent()?.join("config.yml");
+    let config = config.to_str()?.to_owned();
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        cmdline.split('\0').any(|a| a == config).then_some(pid)
     })
+}
+
+struct Runner {
+    work: PathBuf,
+    /// Clock ticks per second (for /proc CPU times).
+    tick: f64,
+}
+
+impl Runner {
+    /// Runs a command under GNU time; returns what it measured, with the
+    /// CPU time the given registries spent meanwhile.
+    fn timed(&self, program: &Path, args: &[&str], servers: &[u32]) -> Result<Sample> {
+        let out_file = self.work.join("time.txt");
+        let err_file = self.work.join("stderr.txt");
+        let before = ticks(servers);
+        let status = Command::new("/usr/bin/time")
+            .arg("-o")
+            .arg(&out_file)
+            .args(["-f", "%e %U %S %M"])
+            .arg(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err_file)?)
+            .status()
+            .context("/usr/bin/time (Debian package `time`) is needed")?;
+        let server_cpu = ticks(servers).saturating_sub(before) as f64 / self.tick;
+        let text = std::fs::read_to_string(&out_file)?;
+        if !status.success() {
+            let stderr = std::fs::read_to_string(&err_file).unwrap_or_default();
+            let tail: Vec<&str> = stderr.lines().rev().take(8).collect();
+            bail!(
+                "{} {} failed: {text}\n{}",
+                program.display(),
+                args.join(" "),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        let line = text.lines().last().unwrap_or("");
+        let v: Vec<&str> = line.split_whitespace().collect();
+        if v.len() != 4 {
+            bail!("unexpected GNU time output: {text:?}");
+        }
+        Ok(Sample {
+            wall: v[0].parse()?,
+            cpu: v[1].parse::<f64>()? + v[2].parse::<f64>()?,
+            server_cpu,
+            rss_kib: v[3].parse()?,
+        })
+    }
 }
 
 fn fresh(dir: &Path) -> Result<()> {
@@ -80,8 +202,23 @@ fn fresh(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The blob URLs of a layout's image (for the curl floor).
-fn blob_urls(layout: &Path, host: &str, repo: &str) -> Result<Vec<String>> {
+fn output(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .map(|o| {
+            let s = if o.stdout.is_empty() {
+                o.stderr
+            } else {
+                o.stdout
+            };
+            String::from_utf8_lossy(&s).trim().to_owned()
+        })
+        .unwrap_or_default()
+}
+
+/// The blob digests of a layout's image: config first, then the layers.
+fn blob_digests(layout: &Path) -> Result<Vec<String>> {
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(layout.join("index.json"))?)?;
     let top = index["manifests"][0]["digest"]
@@ -98,48 +235,164 @@ fn blob_urls(layout: &Path, host: &str, repo: &str) -> Result<Vec<String>> {
     std::iter::once(&manifest["config"])
         .chain(layers)
         .map(|d| {
-            let digest = d["digest"].as_str().context("descriptor without digest")?;
-            Ok(format!("http://{host}/v2/{repo}/blobs/{digest}"))
+            Ok(d["digest"]
+                .as_str()
+                .context("descriptor without digest")?
+                .to_owned())
         })
         .collect()
 }
 
-pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
+/// The floor: every blob fetched with curl into sha256sum, 8 at a time.
+fn floor_script(base: &str, repo: &str, digests: &[String], curl_opts: &str) -> String {
+    let urls: Vec<String> = digests
+        .iter()
+        .map(|d| format!("{base}/v2/{repo}/blobs/{d}"))
+        .collect();
+    format!(
+        "printf '%s\\n' {} | xargs -P 8 -I{{}} sh -c 'curl -sf {curl_opts} {{}} | sha256sum >/dev/null'",
+        urls.join(" ")
+    )
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap_or_default()
+}
+
+fn build(root: &Path) -> Result<(PathBuf, PathBuf, PathBuf)> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(&cargo)
         .current_dir(root)
-        .args(["build", "--release", "-p", "berth-cli"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "berth-cli",
+            "--bin",
+            "berth",
+            "-p",
+            "berth-benches",
+            "--bin",
+            "resolve_many",
+        ])
         .status()?;
     if !status.success() {
         bail!("building berth failed");
     }
-    let berth = root.join("target/release/berth");
-    let skopeo_version = Command::new("skopeo")
-        .arg("--version")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
+    // The oci-client peer brings reqwest and its own hyper: it is a Cargo
+    // project of its own, excluded from the workspace, built only here.
+    let manifest = root.join("benches/peers/oci-client/Cargo.toml");
+    let status = Command::new(&cargo)
+        .current_dir(root)
+        .args(["build", "--release", "--manifest-path"])
+        .arg(&manifest)
+        .status()?;
+    if !status.success() {
+        bail!("building the oci-client peer failed");
+    }
+    Ok((
+        root.join("target/release/berth"),
+        root.join("target/release/resolve_many"),
+        root.join("benches/peers/oci-client/target/release/oci-client-peer"),
+    ))
+}
+
+/// The version of a package in a Cargo.lock.
+fn locked_version(lock: &Path, package: &str) -> String {
+    let text = std::fs::read_to_string(lock).unwrap_or_default();
+    let needle = format!("name = \"{package}\"\n");
+    text.find(&needle)
+        .and_then(|i| {
+            text[i + needle.len()..]
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("version = \""))
+                .map(|v| v.trim_end_matches('"').to_owned())
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let mem_kib: u64 = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    format!(
+        "{cpu}, {cores} cores, {:.1} GiB RAM, Linux {}",
+        mem_kib as f64 / 1024.0 / 1024.0,
+        output("uname", &["-r"])
+    )
+}
+
+struct Seeded {
+    layout: PathBuf,
+    repo: String,
+    digests: Vec<String>,
+}
+
+pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
+    let started = Instant::now();
+    let (berth, resolve_many, peer) = build(root)?;
+    let skopeo_version = output("skopeo", &["--version"]);
     if skopeo_version.is_empty() {
         bail!("skopeo is not installed (Debian package `skopeo`)");
     }
-    let registry_version = Command::new(berth_testkit::REGISTRY_BIN)
-        .arg("--version")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
+    let skopeo = PathBuf::from("/usr/bin/skopeo");
+    let sh = PathBuf::from("/bin/sh");
+    let registry_version = output(berth_testkit::REGISTRY_BIN, &["--version"]);
+    let peer_lock = root.join("benches/peers/oci-client/Cargo.lock");
+    let oci_client_version = locked_version(&peer_lock, "oci-client");
+    let reqwest_version = locked_version(&peer_lock, "reqwest");
+    let curl_version = output("curl", &["--version"])
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let rustc_version = output("rustc", &["--version"]);
+    let commit = output("git", &["-C", s(root), "rev-parse", "--short=12", "HEAD"]);
+    let dirty = !output("git", &["-C", s(root), "status", "--porcelain"]).is_empty();
+    let commit = if dirty {
+        format!("{commit} (with uncommitted changes in the work tree)")
+    } else {
+        commit
+    };
+
+    // Runs per figure. The full run keeps to well under 20 minutes on 2 cores.
     let runs = if quick { 3 } else { 5 };
+    let tag_count: usize = if quick { 100 } else { 500 };
+    let tag_runs = 3;
     let images = if quick {
         vec![
             Image {
                 name: "8 x 8 MiB",
+                slug: "8x8MiB",
                 layers: vec![8 * MIB; 8],
             },
             Image {
                 name: "64 x 128 KiB",
+                slug: "64x128KiB",
                 layers: vec![128 * 1024; 64],
             },
             Image {
                 name: "1 x 128 MiB",
+                slug: "1x128MiB",
                 layers: vec![128 * MIB],
             },
         ]
@@ -147,227 +400,739 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
         vec![
             Image {
                 name: "8 x 64 MiB",
+                slug: "8x64MiB",
                 layers: vec![64 * MIB; 8],
             },
             Image {
                 name: "64 x 1 MiB",
+                slug: "64x1MiB",
                 layers: vec![MIB; 64],
             },
             Image {
                 name: "1 x 1 GiB",
+                slug: "1x1GiB",
                 layers: vec![1024 * MIB],
             },
         ]
     };
+
     let work: PathBuf = root.join("target/bench-work");
     fresh(&work)?;
     std::fs::create_dir_all(&work)?;
-    let registry = Registry::start(Auth::None).context("starting the registry")?;
-    let host = registry.host();
-    let insecure = ["--insecure-registry", host.as_str()];
+    // Source, copy destination, and TLS registries.
+    let src = Registry::start(Auth::None).context("starting the registry")?;
+    let dst = Registry::start(Auth::None).context("starting the second registry")?;
+    let tls = Registry::start_tls(Auth::None).context("starting the TLS registry")?;
+    let pid = |r: &Registry| registry_pid(r).context("cannot find the registry's process");
+    let (src_pid, dst_pid, tls_pid) = (pid(&src)?, pid(&dst)?, pid(&tls)?);
+    let tick: f64 = output("getconf", &["CLK_TCK"]).parse().unwrap_or(100.0);
+    let runner = Runner {
+        work: work.clone(),
+        tick,
+    };
+    let (src_host, dst_host, tls_host) = (src.host(), dst.host(), tls.host());
+    let cert_dir = work.join("certs");
+    std::fs::create_dir_all(&cert_dir)?;
+    let ca_file = cert_dir.join("ca.crt");
+    std::fs::write(&ca_file, tls.ca_pem().context("TLS registry without a CA")?)?;
+    let ca = s(&ca_file);
     let cache = Path::new("/var/lib/containers/cache/blob-info-cache-v1.boltdb");
+    let clear_skopeo_cache = || {
+        let _ = std::fs::remove_file(cache);
+    };
+    // What the TLS registry negotiates with a client that offers h2.
+    let tls_protocol = match output(
+        "curl",
+        &[
+            "-s",
+            "-o",
+            "/dev/null",
+            "--http2",
+            "--cacert",
+            ca,
+            "-w",
+            "%{http_version}",
+            &format!("https://{tls_host}/v2/"),
+        ],
+    )
+    .as_str()
+    {
+        "2" => "HTTP/2".to_owned(),
+        "1.1" => "HTTP/1.1".to_owned(),
+        other => format!("unknown ({other:?})"),
+    };
 
-    let mut table = String::new();
-    let mut headline = Vec::new();
+    let mut per_image: Vec<Vec<Row>> = Vec::new();
+    // How fast the floor's sha256sum hashes (a cached layer file of the
+    // first image), to read the floor by.
+    let mut sha256sum_speed = f64::NAN;
     for (n, image) in images.iter().enumerate() {
-        eprintln!("==> {}", image.name);
+        eprintln!("==> {} ({:.2?} so far)", image.name, started.elapsed());
         let layout = work.join(format!("image-{n}"));
         write_layout(
             &layout,
             "v1",
             &[TestImage::new("linux/amd64", &image.layers, 100 + n as u64)],
         )?;
-        let repo = format!("bench/img{n}");
-        let reference = format!("{host}/{repo}:v1");
-        let status = Command::new(&berth)
-            .args(["push", "-q"])
-            .arg(&layout)
-            .arg(&reference)
-            .args(insecure)
-            .status()?;
-        if !status.success() {
-            bail!("seeding the registry failed");
+        let seeded = Seeded {
+            digests: blob_digests(&layout)?,
+            layout,
+            repo: format!("bench/img{n}"),
+        };
+        let reference = format!("{src_host}/{}:v1", seeded.repo);
+        if n == 0 {
+            let layer = seeded
+                .layout
+                .join("blobs/sha256")
+                .join(seeded.digests[1].trim_start_matches("sha256:"));
+            let script = format!("sha256sum {} >/dev/null", layer.display());
+            let samples = (0..3)
+                .map(|_| runner.timed(&sh, &["-c", &script], &[]))
+                .collect::<Result<Vec<_>>>()?;
+            sha256sum_speed = image.layers[0] as f64 / MIB as f64 / stats(&samples).wall;
         }
-        let mut results: Vec<(String, Stats)> = Vec::new();
-        // Pulls.
+        runner.timed(
+            &berth,
+            &[
+                "push",
+                "-q",
+                s(&seeded.layout),
+                &reference,
+                "--insecure-registry",
+                &src_host,
+            ],
+            &[],
+        )?;
+        let mut samples: Vec<(Op, &'static str, Vec<Sample>)> = Vec::new();
+        let mut record = |op: Op, tool: &'static str, sample: Sample| match samples
+            .iter_mut()
+            .find(|(o, t, _)| *o == op && *t == tool)
+        {
+            Some((_, _, v)) => v.push(sample),
+            None => samples.push((op, tool, vec![sample])),
+        };
         let out = work.join("out");
-        let mut berth_pull = Vec::new();
-        let mut skopeo_pull = Vec::new();
-        let mut floor = Vec::new();
-        let urls = blob_urls(&layout, &host, &repo)?;
-        let floor_script = format!(
-            "printf '%s\\n' {} | xargs -P 8 -I{{}} sh -c 'curl -sf {{}} | sha256sum >/dev/null'",
-            urls.join(" ")
+        let floor = floor_script(
+            &format!("http://{src_host}"),
+            &seeded.repo,
+            &seeded.digests,
+            "",
         );
+        // Pulls; the tools take turns within each run.
         for _ in 0..runs {
             fresh(&out)?;
-            berth_pull.push(timed(
-                berth.to_str().unwrap_or("berth"),
-                &[
-                    "pull",
-                    "-q",
-                    &reference,
-                    out.to_str().unwrap_or("out"),
-                    "--insecure-registry",
-                    &host,
-                ],
-                &[],
-            )?);
+            let args = [
+                "pull",
+                "-q",
+                &reference,
+                s(&out),
+                "--insecure-registry",
+                &src_host,
+            ];
+            record(Op::Pull, BERTH, runner.timed(&berth, &args, &[src_pid])?);
             fresh(&out)?;
-            let _ = std::fs::remove_file(cache);
-            skopeo_pull.push(timed(
-                "skopeo",
-                &[
-                    "copy",
-                    "-q",
-                    "--src-tls-verify=false",
-                    &format!("docker://{reference}"),
-                    &format!("oci:{}:v1", out.display()),
-                ],
-                &[],
-            )?);
-            floor.push(timed("sh", &["-c", &floor_script], &[])?);
-        }
-        results.push(("pull berth".into(), stats(berth_pull)));
-        results.push(("pull skopeo".into(), stats(skopeo_pull)));
-        results.push((
-            "pull floor (curl | sha256sum, 8 parallel)".into(),
-            stats(floor),
-        ));
-        // Pushes, each to a fresh repository.
-        let mut berth_push = Vec::new();
-        let mut skopeo_push = Vec::new();
-        for run in 0..runs {
-            berth_push.push(timed(
-                berth.to_str().unwrap_or("berth"),
-                &[
-                    "push",
-                    "-q",
-                    layout.to_str().unwrap_or("layout"),
-                    &format!("{host}/push/berth{n}-{run}:v1"),
-                    "--insecure-registry",
-                    &host,
-                ],
-                &[],
-            )?);
-            let _ = std::fs::remove_file(cache);
-            skopeo_push.push(timed(
-                "skopeo",
-                &[
-                    "copy",
-                    "-q",
-                    "--preserve-digests",
-                    "--dest-tls-verify=false",
-                    &format!("oci:{}:v1", layout.display()),
-                    &format!("docker://{host}/push/skopeo{n}-{run}:v1"),
-                ],
-                &[],
-            )?);
-        }
-        results.push(("push berth".into(), stats(berth_push)));
-        results.push(("push skopeo".into(), stats(skopeo_push)));
-
-        let _ = writeln!(table, "\n### {}\n", image.name);
-        let _ = writeln!(
-            table,
-            "| what | median wall | min – max | CPU (user+sys) | peak RSS |"
-        );
-        let _ = writeln!(table, "|---|---:|---:|---:|---:|");
-        for (what, s) in &results {
-            let _ = writeln!(
-                table,
-                "| {what} | {:.2} s | {:.2} – {:.2} s | {:.2} s | {:.1} MiB |",
-                s.median.wall,
-                s.min_wall,
-                s.max_wall,
-                s.median.cpu,
-                s.max_rss_kib as f64 / 1024.0
+            let args = ["pull", &reference, s(&out)];
+            record(
+                Op::Pull,
+                OCI_CLIENT,
+                runner.timed(&peer, &args, &[src_pid])?,
+            );
+            fresh(&out)?;
+            clear_skopeo_cache();
+            let args = [
+                "copy",
+                "-q",
+                "--src-tls-verify=false",
+                &format!("docker://{reference}"),
+                &format!("oci:{}:v1", out.display()),
+            ];
+            record(Op::Pull, SKOPEO, runner.timed(&skopeo, &args, &[src_pid])?);
+            record(
+                Op::Pull,
+                FLOOR,
+                runner.timed(&sh, &["-c", &floor], &[src_pid])?,
             );
         }
-        let get = |name: &str| {
-            results
-                .iter()
-                .find(|(w, _)| w == name)
-                .map(|(_, s)| s.median.wall)
-                .unwrap_or(f64::NAN)
-        };
-        let pull_ratio = get("pull skopeo") / get("pull berth");
-        let push_ratio = get("push skopeo") / get("push berth");
-        let floor_ratio = get("pull berth") / get("pull floor (curl | sha256sum, 8 parallel)");
-        let _ = writeln!(
-            table,
-            "\nberth pulls {pull_ratio:.2}x as fast as skopeo and pushes {push_ratio:.2}x as fast; its pull takes {floor_ratio:.2}x the floor's time."
-        );
-        headline.push(format!(
-            "{}: pull {pull_ratio:.2}x skopeo, push {push_ratio:.2}x skopeo",
-            image.name
-        ));
+        fresh(&out)?;
+        // Pushes, each to a fresh repository.
+        for run in 0..runs {
+            let dest = format!("{src_host}/push/berth{n}-{run}:v1");
+            let args = [
+                "push",
+                "-q",
+                s(&seeded.layout),
+                &dest,
+                "--insecure-registry",
+                &src_host,
+            ];
+            record(Op::Push, BERTH, runner.timed(&berth, &args, &[src_pid])?);
+            let dest = format!("{src_host}/push/oci{n}-{run}:v1");
+            let args = ["push", s(&seeded.layout), &dest];
+            record(
+                Op::Push,
+                OCI_CLIENT,
+                runner.timed(&peer, &args, &[src_pid])?,
+            );
+            clear_skopeo_cache();
+            let args = [
+                "copy",
+                "-q",
+                "--preserve-digests",
+                "--dest-tls-verify=false",
+                &format!("oci:{}:v1", seeded.layout.display()),
+                &format!("docker://{src_host}/push/skopeo{n}-{run}:v1"),
+            ];
+            record(Op::Push, SKOPEO, runner.timed(&skopeo, &args, &[src_pid])?);
+        }
+        // Copies from one registry to another (blobs stream through the
+        // client; within one registry they would be mounted instead).
+        for run in 0..runs {
+            let dest = format!("{dst_host}/copy/berth{n}-{run}:v1");
+            let args = [
+                "copy",
+                "-q",
+                &reference,
+                &dest,
+                "--insecure-registry",
+                &src_host,
+                "--insecure-registry",
+                &dst_host,
+            ];
+            record(
+                Op::Copy,
+                BERTH,
+                runner.timed(&berth, &args, &[src_pid, dst_pid])?,
+            );
+            clear_skopeo_cache();
+            let args = [
+                "copy",
+                "-q",
+                "--preserve-digests",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+                &format!("docker://{reference}"),
+                &format!("docker://{dst_host}/copy/skopeo{n}-{run}:v1"),
+            ];
+            record(
+                Op::Copy,
+                SKOPEO,
+                runner.timed(&skopeo, &args, &[src_pid, dst_pid])?,
+            );
+        }
+        // The first image over TLS too.
+        if n == 0 {
+            let tls_ref = format!("{tls_host}/{}:v1", seeded.repo);
+            runner.timed(
+                &berth,
+                &["push", "-q", s(&seeded.layout), &tls_ref, "--ca-file", ca],
+                &[],
+            )?;
+            let floor = floor_script(
+                &format!("https://{tls_host}"),
+                &seeded.repo,
+                &seeded.digests,
+                &format!("--cacert {ca}"),
+            );
+            for _ in 0..runs {
+                fresh(&out)?;
+                let args = ["pull", "-q", &tls_ref, s(&out), "--ca-file", ca];
+                record(Op::PullTls, BERTH, runner.timed(&berth, &args, &[tls_pid])?);
+                fresh(&out)?;
+                let args = ["--ca-file", ca, "pull", &tls_ref, s(&out)];
+                record(
+                    Op::PullTls,
+                    OCI_CLIENT,
+                    runner.timed(&peer, &args, &[tls_pid])?,
+                );
+                fresh(&out)?;
+                clear_skopeo_cache();
+                let args = [
+                    "copy",
+                    "-q",
+                    "--src-cert-dir",
+                    s(&cert_dir),
+                    &format!("docker://{tls_ref}"),
+                    &format!("oci:{}:v1", out.display()),
+                ];
+                record(
+                    Op::PullTls,
+                    SKOPEO,
+                    runner.timed(&skopeo, &args, &[tls_pid])?,
+                );
+                record(
+                    Op::PullTls,
+                    FLOOR,
+                    runner.timed(&sh, &["-c", &floor], &[tls_pid])?,
+                );
+            }
+            fresh(&out)?;
+        }
+        fresh(&seeded.layout)?;
+        let rows: Vec<Row> = samples
+            .into_iter()
+            .map(|(op, tool, v)| Row {
+                op,
+                tool,
+                stats: stats(&v),
+            })
+            .collect();
+        for r in &rows {
+            eprintln!(
+                "    {:<11} {:<10} {:>7.2} s  {:>8.1} MiB/s  cpu {:>6.2} s  registry cpu {:>6.2} s  rss {:>6.1} MiB",
+                r.op.label(),
+                r.tool,
+                r.stats.wall,
+                image.bytes() as f64 / MIB as f64 / r.stats.wall,
+                r.stats.cpu,
+                r.stats.server_cpu,
+                r.stats.rss_mib()
+            );
+        }
+        per_image.push(rows);
+    }
+
+    // Many small operations: N tags of one small image resolved to digests.
+    eprintln!(
+        "==> resolving {tag_count} tags ({:.2?} so far)",
+        started.elapsed()
+    );
+    let small = work.join("small");
+    write_layout(&small, "v1", &[TestImage::new("linux/amd64", &[1024], 7)])?;
+    let prefix = format!("{src_host}/bench/tags:t");
+    runner.timed(
+        &berth,
+        &[
+            "push",
+            "-q",
+            s(&small),
+            &format!("{prefix}0"),
+            "--insecure-registry",
+            &src_host,
+        ],
+        &[],
+    )?;
+    let tag_script = format!(
+        "i=1; while [ $i -lt {tag_count} ]; do {} tag -q {prefix}0 t$i --insecure-registry {src_host} >/dev/null || exit 1; i=$((i+1)); done",
+        berth.display()
+    );
+    runner.timed(&sh, &["-c", &tag_script], &[])?;
+    let loop_script = |cmd: &str| {
+        format!(
+            "i=0; while [ $i -lt {tag_count} ]; do {cmd} >/dev/null || exit 1; i=$((i+1)); done"
+        )
+    };
+    let berth_loop = loop_script(&format!(
+        "{} digest -q {prefix}$i --insecure-registry {src_host}",
+        berth.display()
+    ));
+    let skopeo_loop = loop_script(&format!(
+        "skopeo inspect --raw --tls-verify=false docker://{prefix}$i"
+    ));
+    let count = tag_count.to_string();
+    let mut resolve: Vec<(&'static str, &'static str, Vec<Sample>)> = vec![
+        (
+            BERTH,
+            "one client (pooled connection, one ping), sequential `resolve` = HEAD each (`resolve_many`, the berth library)",
+            Vec::new(),
+        ),
+        (
+            OCI_CLIENT,
+            "one client, sequential `fetch_manifest_digest` (HEAD)",
+            Vec::new(),
+        ),
+        ("berth CLI", "a `berth digest` process per tag", Vec::new()),
+        (
+            SKOPEO,
+            "a `skopeo inspect --raw` process per tag (skopeo has no batch mode)",
+            Vec::new(),
+        ),
+    ];
+    for _ in 0..tag_runs {
+        resolve[0]
+            .2
+            .push(runner.timed(&resolve_many, &[&prefix, &count], &[src_pid])?);
+        resolve[1]
+            .2
+            .push(runner.timed(&peer, &["resolve-many", &prefix, &count], &[src_pid])?);
+        resolve[2]
+            .2
+            .push(runner.timed(&sh, &["-c", &berth_loop], &[src_pid])?);
+        resolve[3]
+            .2
+            .push(runner.timed(&sh, &["-c", &skopeo_loop], &[src_pid])?);
+    }
+    let resolve: Vec<(&str, &str, Stats)> = resolve
+        .into_iter()
+        .map(|(t, how, v)| (t, how, stats(&v)))
+        .collect();
+    for (t, _, st) in &resolve {
         eprintln!(
-            "    pull {pull_ratio:.2}x skopeo, push {push_ratio:.2}x skopeo, pull at {floor_ratio:.2}x the floor"
+            "    {t:<10} {:>7.2} s  {:>8.0} ops/s  cpu {:>6.2} s  rss {:>6.1} MiB",
+            st.wall,
+            tag_count as f64 / st.wall,
+            st.cpu,
+            st.rss_mib()
         );
     }
-    drop(registry);
+    drop((src, dst, tls));
     let _ = fresh(&work);
 
-    let date = Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_default();
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    // The report.
+    let date = output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
     let command = if quick {
         "cargo xtask bench --quick"
     } else {
         "cargo xtask bench"
     };
+    let (md_path, plot_dir, plot_rel) = if quick {
+        (
+            root.join("target/BENCHMARKS-quick.md"),
+            root.join("target/bench-quick"),
+            "bench-quick",
+        )
+    } else {
+        (
+            root.join("BENCHMARKS.md"),
+            root.join("docs/bench"),
+            "docs/bench",
+        )
+    };
+    std::fs::create_dir_all(&plot_dir)?;
+
+    let find = |rows: &[Row], op: Op, tool: &str| {
+        rows.iter()
+            .find(|r| r.op == op && r.tool == tool)
+            .map(|r| r.stats)
+    };
+    let wall = |rows: &[Row], op: Op, tool: &str| find(rows, op, tool).map_or(f64::NAN, |s| s.wall);
+    // How many times faster berth is than `tool` at `op` (peer wall / berth wall).
+    let speedup = |rows: &[Row], op: Op, tool: &str| wall(rows, op, tool) / wall(rows, op, BERTH);
+
     let mut md = String::new();
     let _ = writeln!(md, "# Benchmarks\n");
     let _ = writeln!(
         md,
-        "Generated by `{command}` on {date}. Every number below comes from that run; none is typed by hand.\n"
+        "Generated by `{command}` on {date}; the run took {:.1} minutes. Every number in this file comes from that run; none is typed by hand. `cargo xtask bench` regenerates this file and its plots; `cargo xtask bench --quick` runs the same harness with smaller images in a few minutes and writes `target/BENCHMARKS-quick.md`.\n",
+        started.elapsed().as_secs_f64() / 60.0,
     );
-    let _ = writeln!(
-        md,
-        "- Machine: {cpu}, {cores} cores (registry and client share them)."
-    );
-    let _ = writeln!(
-        md,
-        "- Registry: {registry_version} on 127.0.0.1 (plain HTTP), storage on local disk."
-    );
-    let _ = writeln!(
-        md,
-        "- Peer: {skopeo_version} (`skopeo copy`, `--preserve-digests` on push, blob-info cache removed before each run)."
-    );
-    let _ = writeln!(
-        md,
-        "- Floor: the image's blobs fetched 8 at a time with curl into sha256sum."
-    );
-    let _ = writeln!(
-        md,
-        "- Each figure: median of {runs} runs, fresh output directory and fresh destination repository each run; wall time, CPU time and peak RSS from GNU time.\n"
-    );
+
+    // Headline.
+    let first = &per_image[0];
+    let img0 = &images[0];
+    let pull_vs_skopeo = speedup(first, Op::Pull, SKOPEO);
+    let pull_vs_oci = speedup(first, Op::Pull, OCI_CLIENT);
+    let pull_vs_floor = wall(first, Op::Pull, BERTH) / wall(first, Op::Pull, FLOOR);
+    let max_pull_rss = per_image
+        .iter()
+        .flat_map(|rows| rows.iter())
+        .filter(|r| r.tool == BERTH && matches!(r.op, Op::Pull | Op::PullTls))
+        .map(|r| r.stats.rss_mib())
+        .fold(0.0, f64::max);
+    let resolve_wall = |tool: &str| {
+        resolve
+            .iter()
+            .find(|(t, _, _)| *t == tool)
+            .map_or(f64::NAN, |(_, _, s)| s.wall)
+    };
+    let mut headline = vec![format!(
+        "Pull of {} ({:.0} MiB/s): **{pull_vs_skopeo:.2}x skopeo**, **{pull_vs_oci:.2}x oci-client**, in {pull_vs_floor:.2}x the time of the curl | sha256sum floor.",
+        img0.name,
+        img0.bytes() as f64 / MIB as f64 / wall(first, Op::Pull, BERTH),
+    )];
+    for (image, rows) in images.iter().zip(&per_image) {
+        headline.push(format!(
+            "{}: pull {:.2}x skopeo / {:.2}x oci-client; push {:.2}x skopeo / {:.2}x oci-client; copy {:.2}x skopeo.",
+            image.name,
+            speedup(rows, Op::Pull, SKOPEO),
+            speedup(rows, Op::Pull, OCI_CLIENT),
+            speedup(rows, Op::Push, SKOPEO),
+            speedup(rows, Op::Push, OCI_CLIENT),
+            speedup(rows, Op::Copy, SKOPEO),
+        ));
+    }
+    headline.push(format!(
+        "Peak RSS of every berth pull: at most {max_pull_rss:.1} MiB ({} image included).",
+        images[2].name
+    ));
+    headline.push(format!(
+        "Resolving {tag_count} tags with one client: {:.0} ops/s, {:.1}x oci-client; {:.0}x skopeo's process-per-tag loop.",
+        tag_count as f64 / resolve_wall(BERTH),
+        resolve_wall(OCI_CLIENT) / resolve_wall(BERTH),
+        resolve_wall(SKOPEO) / resolve_wall(BERTH),
+    ));
     let _ = writeln!(md, "## Headline\n");
     for h in &headline {
         let _ = writeln!(md, "- {h}");
     }
+
+    // Targets.
+    let met = |ok: bool| if ok { "met" } else { "**not met**" };
+    let _ = writeln!(md, "\n## Targets\n");
+    if quick {
+        let _ = writeln!(
+            md,
+            "A quick run: the targets are for the full images; the {} image stands in for 8 x 64 MiB here.\n",
+            img0.name
+        );
+    }
+    let _ = writeln!(md, "| target | measured | |");
+    let _ = writeln!(md, "|---|---:|---|");
+    let _ = writeln!(
+        md,
+        "| pull of {} at least {TARGET_VS_SKOPEO}x as fast as skopeo | {pull_vs_skopeo:.2}x | {} |",
+        img0.name,
+        met(pull_vs_skopeo >= TARGET_VS_SKOPEO)
+    );
+    let _ = writeln!(
+        md,
+        "| pull of {} at least {TARGET_VS_OCI_CLIENT}x as fast as oci-client | {pull_vs_oci:.2}x | {} |",
+        img0.name,
+        met(pull_vs_oci >= TARGET_VS_OCI_CLIENT)
+    );
+    let _ = writeln!(
+        md,
+        "| peak RSS of every berth pull under {TARGET_RSS_MIB:.0} MiB | {max_pull_rss:.1} MiB | {} |",
+        met(max_pull_rss < TARGET_RSS_MIB)
+    );
+
+    // Method.
+    let _ = writeln!(md, "\n## Setup and method\n");
+    let _ = writeln!(
+        md,
+        "- Machine: {} — registries, clients and the floor share these cores; the registry's CPU time is in its own column.",
+        machine()
+    );
+    let _ = writeln!(
+        md,
+        "- Registry: {registry_version} (CNCF distribution, Debian `docker-registry`), three instances on 127.0.0.1 with storage on local disk: the source (plain HTTP), a second one as the destination of copies (plain HTTP), and one serving TLS from a CA made for the run (negotiated with curl offering h2: {tls_protocol})."
+    );
+    let _ = writeln!(md, "- Versions:");
+    let _ = writeln!(
+        md,
+        "  - berth: git {commit}, release build, {rustc_version}; the `berth` CLI (default concurrency {}), and for the tag resolution the berth library in `benches/src/bin/resolve_many.rs`. Over TLS its transport offers h2 and http/1.1 by ALPN.",
+        berth_concurrency(root)
+    );
+    let _ = writeln!(
+        md,
+        "  - {skopeo_version}: `skopeo copy` (docker:// to oci: for pulls, oci: to docker:// with `--preserve-digests` for pushes, docker:// to docker:// for copies); its blob-info cache is removed before each run."
+    );
+    let _ = writeln!(
+        md,
+        "  - oci-client {oci_client_version} (reqwest {reqwest_version}, rustls with the ring provider, HTTP/1.1 only as oci-client builds reqwest): `benches/peers/oci-client`, an excluded Cargo project. Pull: `pull_image_manifest`, then `pull_blob` of every blob into a tokio file, 16 at a time (its default download concurrency). Push: `push_blob_stream` of every blob from its file (monolithic PUT, 16 at a time), then `push_manifest_raw`. oci-client has no registry-to-registry copy: no copy rows for it."
+    );
+    let _ = writeln!(
+        md,
+        "  - floor: {curl_version} — the image's blobs fetched 8 at a time with `curl` into `sha256sum` (no files written): the cost of moving and hashing the bytes, nothing else."
+    );
+    let _ = writeln!(
+        md,
+        "- Each figure: median of {runs} runs ({tag_runs} for tag resolution) with min – max of the wall time; the tools take turns within each run. Pulls go to a fresh directory, pushes and copies to a fresh repository each run. Wall time, client CPU (user + system) and peak RSS come from GNU time (for the floor and for process-per-tag loops, RSS is the largest single process); registry CPU is the registries' user + system time during the run, from /proc. Throughput is the image's layer bytes over the median wall time. The ratios are the peer's median wall time over berth's (above 1: berth is faster)."
+    );
+    let _ = writeln!(
+        md,
+        "- Reading the floor: registry, client and floor share 2 cores. On pulls the registry serves blob files with little CPU (see its column); on pushes and copies it hashes every byte it receives, so the client's share of the 2 cores matters less than the registry's. The floor forks a curl and a sha256sum per blob, and coreutils' sha256sum hashed a cached {} layer at {sha256sum_speed:.0} MiB/s in this run, while berth hashes with ring (SHA extensions where the CPU has them): a client that streams, hashes and writes in one process can come in under the floor, and berth does. The floor bounds what the registry and the loopback can deliver to simple tools, not what a client can do.",
+        images[0].name.split(" x ").nth(1).unwrap_or("")
+    );
+
+    // Tables and plots.
     let _ = writeln!(md, "\n## Results");
-    md.push_str(&table);
-    let path = if quick {
-        root.join("target/BENCHMARKS-quick.md")
-    } else {
-        root.join("BENCHMARKS.md")
-    };
-    std::fs::write(&path, md)?;
-    eprintln!("wrote {}", path.display());
+    for (image, rows) in images.iter().zip(&per_image) {
+        let mib = image.bytes() as f64 / MIB as f64;
+        let _ = writeln!(md, "\n### {} ({mib:.0} MiB)\n", image.name);
+        let svg = format!("{}.svg", image.slug);
+        plot(
+            &plot_dir.join(&svg),
+            &format!("{}: throughput, MiB/s (median, min-max)", image.name),
+            mib,
+            rows,
+        )?;
+        let _ = writeln!(md, "![{} throughput]({plot_rel}/{svg})\n", image.name);
+        let _ = writeln!(
+            md,
+            "| operation | tool | median wall | min – max | throughput | client CPU | registry CPU | peak RSS | berth vs this (its time / berth's) |"
+        );
+        let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        for op in [Op::Pull, Op::PullTls, Op::Push, Op::Copy] {
+            for tool in TOOLS {
+                let Some(st) = find(rows, op, tool) else {
+                    continue;
+                };
+                let ratio = match tool {
+                    BERTH => "—".to_owned(),
+                    FLOOR => format!("{:.2}x the floor's time", wall(rows, op, BERTH) / st.wall),
+                    _ => format!("{:.2}x", st.wall / wall(rows, op, BERTH)),
+                };
+                let tool_label = if tool == FLOOR {
+                    "floor (curl \\| sha256sum)"
+                } else {
+                    tool
+                };
+                let _ = writeln!(
+                    md,
+                    "| {} | {tool_label} | {:.2} s | {:.2} – {:.2} s | {:.0} MiB/s | {:.2} s | {:.2} s | {:.1} MiB | {ratio} |",
+                    op.label(),
+                    st.wall,
+                    st.min_wall,
+                    st.max_wall,
+                    mib / st.wall,
+                    st.cpu,
+                    st.server_cpu,
+                    st.rss_mib(),
+                );
+            }
+        }
+    }
+
+    let _ = writeln!(md, "\n### Resolving {tag_count} tags to digests\n");
+    let _ = writeln!(
+        md,
+        "One small image under {tag_count} tags in the source registry; each tool resolves all of them, sequentially."
+    );
+    let _ = writeln!(md);
+    let _ = writeln!(
+        md,
+        "| tool | how | median wall | min – max | ops/s | client CPU | registry CPU | peak RSS | berth (one client) vs this |"
+    );
+    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (tool, how, st) in &resolve {
+        let ratio = if *tool == BERTH {
+            "—".to_owned()
+        } else {
+            format!("{:.1}x", st.wall / resolve_wall(BERTH))
+        };
+        let _ = writeln!(
+            md,
+            "| {tool} | {how} | {:.2} s | {:.2} – {:.2} s | {:.0} | {:.2} s | {:.2} s | {:.1} MiB | {ratio} |",
+            st.wall,
+            st.min_wall,
+            st.max_wall,
+            tag_count as f64 / st.wall,
+            st.cpu,
+            st.server_cpu,
+            st.rss_mib(),
+        );
+    }
+
+    std::fs::write(&md_path, md)?;
+    eprintln!("\nHeadline:");
+    for h in &headline {
+        eprintln!("- {h}");
+    }
+    eprintln!(
+        "wrote {} and {} in {:.1} minutes",
+        md_path.display(),
+        plot_dir.display(),
+        started.elapsed().as_secs_f64() / 60.0
+    );
+    Ok(())
+}
+
+/// berth's default blob concurrency, read from its source.
+fn berth_concurrency(root: &Path) -> String {
+    std::fs::read_to_string(root.join("crates/berth/src/client.rs"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("pub const DEFAULT_CONCURRENCY: usize = "))
+        .map_or_else(|| "?".into(), |v| v.trim_end_matches(';').to_owned())
+}
+
+/// One SVG: throughput per operation (groups) and tool (bars), median with
+/// a min – max whisker.
+fn plot(path: &Path, title: &str, mib: f64, rows: &[Row]) -> Result<()> {
+    use plotters::prelude::*;
+
+    let ops: Vec<Op> = [Op::Pull, Op::PullTls, Op::Push, Op::Copy]
+        .into_iter()
+        .filter(|op| rows.iter().any(|r| r.op == *op))
+        .collect();
+    let colors = [
+        RGBColor(0xd9, 0x5f, 0x02),
+        RGBColor(0x1b, 0x9e, 0x77),
+        RGBColor(0x75, 0x70, 0xb3),
+        RGBColor(0x99, 0x99, 0x99),
+    ];
+    let top = rows
+        .iter()
+        .map(|r| mib / r.stats.min_wall)
+        .fold(0.0, f64::max)
+        * 1.2;
+    let root = SVGBackend::new(path, (900, 460)).into_drawing_area();
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("plotting {}: {e}", path.display());
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(14)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..ops.len() as f64, 0.0..top)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(0)
+        .y_max_light_lines(1)
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .y_desc("MiB/s")
+        .draw()
+        .map_err(|e| err(&e))?;
+    let width = 0.8 / TOOLS.len() as f64;
+    for (t, (tool, color)) in TOOLS.iter().zip(colors).enumerate() {
+        let bars: Vec<(f64, &Row)> = ops
+            .iter()
+            .enumerate()
+            .filter_map(|(g, op)| {
+                let row = rows.iter().find(|r| r.op == *op && r.tool == *tool)?;
+                Some((g as f64 + 0.1 + width * t as f64, row))
+            })
+            .collect();
+        if bars.is_empty() {
+            continue;
+        }
+        chart
+            .draw_series(bars.iter().map(|(x, r)| {
+                Rectangle::new(
+                    [(*x, 0.0), (x + width * 0.9, mib / r.stats.wall)],
+                    color.filled(),
+                )
+            }))
+            .map_err(|e| err(&e))?
+            .label(*tool)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+        chart
+            .draw_series(bars.iter().map(|(x, r)| {
+                let mid = x + width * 0.45;
+                PathElement::new(
+                    vec![(mid, mib / r.stats.max_wall), (mid, mib / r.stats.min_wall)],
+                    BLACK.stroke_width(1),
+                )
+            }))
+            .map_err(|e| err(&e))?;
+        chart
+            .draw_series(bars.iter().map(|(x, r)| {
+                Text::new(
+                    format!("{:.0}", mib / r.stats.wall),
+                    (*x, mib / r.stats.min_wall + top * 0.03),
+                    ("sans-serif", 11).into_font(),
+                )
+            }))
+            .map_err(|e| err(&e))?;
+    }
+    for (g, op) in ops.iter().enumerate() {
+        let (px, py) = chart.backend_coord(&(g as f64 + 0.45, 0.0));
+        root.draw(&Text::new(
+            op.label(),
+            (px - 20, py + 10),
+            ("sans-serif", 15).into_font(),
+        ))
+        .map_err(|e| err(&e))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
     Ok(())
 }

@@ -43,7 +43,7 @@ fn print_help() {
          demo                        start a registry, push a sample, pull/inspect/copy it with berth\n  \
          ci                          fmt, clippy, tests, docs, layer checks, fuzz smoke\n  \
          fuzz [--seconds N] [T...]   run cargo-fuzz targets (all by default, 60 s each)\n  \
-         bench [--quick]             pull/push vs skopeo on the real registry; writes BENCHMARKS.md\n  \
+         bench [--quick]             pull/push/copy/resolve vs skopeo, oci-client and a curl floor; writes BENCHMARKS.md\n  \
          registry start [--htpasswd USER:PASS]   run the real registry on 127.0.0.1 until Ctrl-C\n"
     );
 }
