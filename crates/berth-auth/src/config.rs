@@ -275,8 +275,11 @@ impl Serialize for Object<'_> {
 ///   (keys written as URLs name a registry: `https://index.docker.io/v1/`);
 /// - otherwise a trailing `/`, and an API path `/v1` or `/v2`, are dropped,
 ///   and a namespace path (`quay.io/org`) is kept;
-/// - the host is lower-cased, and `index.docker.io`, `registry-1.docker.io`
-///   and `docker.io` all become `docker.io`.
+/// - the host is lower-cased, and `index.docker.io`, `registry-1.docker.io`,
+///   `www.docker.io`, `registry.hub.docker.com` and `docker.io` all become
+///   `docker.io`;
+/// - a default port is dropped: `host:443` (https's) and `host:80` (http's)
+///   are `host`.
 ///
 /// ```
 /// use berth_auth::normalize_auth_key;
@@ -284,13 +287,26 @@ impl Serialize for Object<'_> {
 /// assert_eq!(normalize_auth_key("registry-1.docker.io"), "docker.io");
 /// assert_eq!(normalize_auth_key("http://Quay.IO/v2/"), "quay.io");
 /// assert_eq!(normalize_auth_key("quay.io/org/"), "quay.io/org");
+/// assert_eq!(normalize_auth_key("https://myreg.lan:443/v2/"), "myreg.lan");
+/// assert_eq!(normalize_auth_key("http://myreg.lan:80"), "myreg.lan");
 /// ```
 pub fn normalize_auth_key(key: &str) -> String {
     let key = key.trim();
     let (had_scheme, rest) = strip_scheme(key);
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     let mut host = host.to_ascii_lowercase();
-    if matches!(host.as_str(), "index.docker.io" | "registry-1.docker.io") {
+    for default_port in [":443", ":80"] {
+        if let Some(h) = host.strip_suffix(default_port)
+            && !h.is_empty()
+            && (!h.contains(':') || h.ends_with(']'))
+        {
+            host = h.to_owned();
+        }
+    }
+    if matches!(
+        host.as_str(),
+        "index.docker.io" | "registry-1.docker.io" | "www.docker.io" | "registry.hub.docker.com"
+    ) {
         host = "docker.io".to_owned();
     }
     let path = path.trim_matches('/');
@@ -799,6 +815,23 @@ mod tests {
         assert_eq!(normalize_auth_key("quay.io/org/app"), "quay.io/org/app");
         assert_eq!(docker_auth_key("registry-1.docker.io"), DOCKER_HUB_AUTH_KEY);
         assert_eq!(docker_auth_key("Quay.io"), "quay.io");
+        for alias in [
+            "myreg.lan",
+            "myreg.lan:443",
+            "myreg.lan:80",
+            "https://myreg.lan:443/v2/",
+            "http://myreg.lan:80",
+            "https://MyReg.lan/v1/",
+        ] {
+            assert_eq!(normalize_auth_key(alias), "myreg.lan", "{alias}");
+        }
+        assert_eq!(normalize_auth_key("myreg.lan:8080"), "myreg.lan:8080");
+        assert_eq!(normalize_auth_key("[::1]:80"), "[::1]");
+        assert_eq!(docker_auth_key("www.docker.io"), DOCKER_HUB_AUTH_KEY);
+        assert_eq!(
+            docker_auth_key("registry.hub.docker.com:443"),
+            DOCKER_HUB_AUTH_KEY
+        );
     }
 
     #[test]

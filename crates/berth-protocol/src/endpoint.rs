@@ -72,19 +72,44 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// The API host for a reference's domain: Docker Hub's names all go to
-/// `registry-1.docker.io`; a default port is dropped (`host:443` over https
-/// is `host`).
+/// The API host for a reference's domain, over https: Docker Hub's names
+/// all go to `registry-1.docker.io`; https's default port is dropped
+/// (`host:443` is `host`), any other port is kept as written (`host:80`
+/// over https is port 80).
 pub fn api_authority(domain: &str) -> &str {
+    authority_for(domain, Scheme::Https)
+}
+
+/// The authority to reach a reference's domain at over `scheme`: Docker
+/// Hub's API host, or the domain as written less the scheme's default port
+/// (`http://host:80` is `http://host`).
+fn authority_for(domain: &str, scheme: Scheme) -> &str {
     match canonical_registry(domain) {
         "docker.io" => DOCKER_HUB_API_HOST,
-        other => other,
+        _ => strip_port(domain, scheme.default_port()),
+    }
+}
+
+/// `authority` without `:port` at its end (never cutting into a bare IPv6
+/// address).
+fn strip_port(authority: &str, port: u16) -> &str {
+    match authority.rsplit_once(':') {
+        Some((host, p))
+            if *p == *port.to_string()
+                && !host.is_empty()
+                && (!host.contains(':') || host.ends_with(']')) =>
+        {
+            host
+        }
+        _ => authority,
     }
 }
 
 /// The one name of a registry for credentials, token caches and connection
 /// reuse: Docker Hub's aliases (`index.docker.io`, `registry-1.docker.io`,
-/// `www.docker.io`) are `docker.io`; `host:443` is `host`.
+/// `www.docker.io`, `registry.hub.docker.com`) are `docker.io`; a default
+/// port is dropped (`host:443`, https's, and `host:80`, http's, are
+/// `host`).
 pub fn canonical_registry(domain: &str) -> &str {
     match domain {
         "docker.io"
@@ -92,7 +117,7 @@ pub fn canonical_registry(domain: &str) -> &str {
         | "registry-1.docker.io"
         | "www.docker.io"
         | "registry.hub.docker.com" => "docker.io",
-        other => other.strip_suffix(":443").unwrap_or(other),
+        other => strip_port(strip_port(other, 443), 80),
     }
 }
 
@@ -159,19 +184,20 @@ impl EndpointPolicy {
     /// and then plain http; for a loopback host, https and then http.
     pub fn endpoints(&self, domain: &str) -> Vec<Endpoint> {
         let registry = canonical_registry(domain).to_owned();
-        let authority = api_authority(domain).to_owned();
+        let authority = authority_for(domain, Scheme::Https).to_owned();
         let insecure = self.is_insecure(domain);
+        let loopback = is_loopback(&authority);
         let https = Endpoint {
             registry: registry.clone(),
             scheme: Scheme::Https,
-            authority: authority.clone(),
+            authority,
             skip_tls_verify: insecure,
         };
-        if insecure || is_loopback(&authority) {
+        if insecure || loopback {
             let http = Endpoint {
                 registry,
                 scheme: Scheme::Http,
-                authority,
+                authority: authority_for(domain, Scheme::Http).to_owned(),
                 skip_tls_verify: false,
             };
             vec![https, http]
@@ -198,6 +224,47 @@ mod tests {
         }
         assert_eq!(canonical_registry("ghcr.io:443"), "ghcr.io");
         assert_eq!(canonical_registry("ghcr.io:8443"), "ghcr.io:8443");
+        assert_eq!(canonical_registry("registry.hub.docker.com"), "docker.io");
+    }
+
+    #[test]
+    fn default_ports_are_one_registry_but_reached_as_written() {
+        for alias in ["myreg.lan", "myreg.lan:443", "myreg.lan:80"] {
+            assert_eq!(canonical_registry(alias), "myreg.lan", "{alias}");
+        }
+        for other in [
+            "myreg.lan:8080",
+            "myreg.lan:4430",
+            "myreg.lan:180",
+            "[::1]:5000",
+        ] {
+            assert_eq!(canonical_registry(other), other);
+        }
+        assert_eq!(canonical_registry("[::1]:80"), "[::1]");
+        assert_eq!(canonical_registry("::80"), "::80", "not a port");
+        let p = EndpointPolicy::new().insecure("myreg.lan");
+        let urls = |d: &str| {
+            p.endpoints(d)
+                .iter()
+                .map(Endpoint::base_url)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(urls("myreg.lan"), ["https://myreg.lan", "http://myreg.lan"]);
+        assert_eq!(
+            urls("myreg.lan:443"),
+            ["https://myreg.lan", "http://myreg.lan:443"],
+            "443 is https's default only"
+        );
+        assert_eq!(
+            urls("myreg.lan:80"),
+            ["https://myreg.lan:80", "http://myreg.lan"],
+            "https on port 80 is tried as written; http://host:80 is http://host"
+        );
+        for e in p.endpoints("myreg.lan:80") {
+            assert_eq!(e.registry, "myreg.lan");
+        }
+        assert_eq!(api_authority("myreg.lan:80"), "myreg.lan:80");
+        assert_eq!(api_authority("www.docker.io"), DOCKER_HUB_API_HOST);
     }
 
     #[test]

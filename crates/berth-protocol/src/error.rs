@@ -414,6 +414,15 @@ pub enum Error {
         /// What happened.
         detail: String,
     },
+    /// A credential source failed (a token command that exited non-zero,
+    /// a token source that answered nonsense): an auth failure that names
+    /// the source.
+    Credentials {
+        /// The registry the credentials were for.
+        registry: String,
+        /// The source and what went wrong.
+        source: crate::token_source::CredentialError,
+    },
     /// The registry (or token server) broke the protocol: a malformed body,
     /// a missing header, a value out of range.
     InvalidResponse {
@@ -485,7 +494,7 @@ impl Error {
     /// Whether this is an authentication failure.
     pub fn is_auth(&self) -> bool {
         match self {
-            Error::Unauthorized { .. } => true,
+            Error::Unauthorized { .. } | Error::Credentials { .. } => true,
             Error::Registry(e) => e.is_auth(),
             _ => false,
         }
@@ -515,6 +524,9 @@ impl fmt::Display for Error {
             Error::Registry(e) => e.fmt(f),
             Error::Unauthorized { registry, detail } => {
                 write!(f, "unauthorized: {registry}: {detail}")
+            }
+            Error::Credentials { registry, source } => {
+                write!(f, "unauthorized: no credentials for {registry}: {source}")
             }
             Error::InvalidResponse { what, detail } => {
                 write!(f, "invalid {what} from the registry: {detail}")
@@ -552,6 +564,7 @@ impl std::error::Error for Error {
         match self {
             Error::Registry(e) => Some(e.as_ref()),
             Error::Redirect(e) => Some(e),
+            Error::Credentials { source, .. } => Some(source),
             Error::Transport { source, .. } => Some(source.as_ref()),
             _ => None,
         }

@@ -139,6 +139,14 @@ impl Exchange {
         self
     }
 
+    /// Sends no credentials and answers no challenge: for servers that are
+    /// not the registry (a foreign layer's URL).
+    pub(crate) fn anonymous(mut self) -> Self {
+        self.credentials_ok = false;
+        self.auth_retried = true;
+        self
+    }
+
     /// Whether this exchange may be sent again after a failure (a POST
     /// that starts an upload may: a new session is harmless).
     pub(crate) fn retryable(mut self, yes: bool) -> Self {
@@ -166,13 +174,18 @@ impl Exchange {
         if self.credentials_ok
             && let Some(auth) = cx
                 .session
-                .authorization(&self.registry, &self.scopes, cx.now)
+                .authorization(&self.registry, &self.scopes, cx.now)?
         {
             let mut v = HeaderValue::from_str(auth.expose())
                 .map_err(|_| Error::invalid("credentials", "not a valid header value"))?;
             v.set_sensitive(true);
             headers.insert(header::AUTHORIZATION, v);
             self.sent_with_auth = true;
+        }
+        // The cookies this URL's host set (never another host's, so not
+        // along a redirect elsewhere).
+        if let Some(cookie) = cx.session.cookie_header(&self.uri) {
+            headers.insert(header::COOKIE, cookie);
         }
         let request = builder
             .body(self.body.clone())
@@ -212,6 +225,7 @@ impl Exchange {
     }
 
     fn on_main_response(&mut self, parts: Parts, cx: &mut Context<'_>) -> Result<Progress, Error> {
+        cx.session.store_cookies(&self.uri, &parts.headers);
         let status = parts.status;
         if matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
             let location = parts
@@ -268,7 +282,7 @@ impl Exchange {
         };
         cx.session.remember_challenge(&self.registry, auth.clone());
         self.auth_retried = true;
-        let credentials = cx.session.credentials(&self.registry);
+        let credentials = cx.session.credentials(&self.registry, cx.now)?;
         match auth {
             RegistryAuth::Basic => {
                 if matches!(credentials, Some(Credentials::Basic { .. })) {
@@ -321,6 +335,9 @@ impl Exchange {
         parts: &Parts,
         cx: &mut Context<'_>,
     ) -> Result<Progress, Error> {
+        if let Ok(realm) = fetch.bearer.realm.parse::<Uri>() {
+            cx.session.store_cookies(&realm, &parts.headers);
+        }
         let status = parts.status;
         if status.is_success() {
             fetch.reading_body = true;
@@ -482,7 +499,7 @@ fn token_request(fetch: &TokenFetch, registry: &str, cx: &Context<'_>) -> Result
         }
     };
     let credentials = if secure {
-        cx.session.credentials(registry)
+        cx.session.credentials(registry, cx.now)?
     } else {
         None
     };
@@ -495,6 +512,7 @@ fn token_request(fetch: &TokenFetch, registry: &str, cx: &Context<'_>) -> Result
     }
     let ua =
         HeaderValue::from_str(&cx.session.user_agent).unwrap_or(HeaderValue::from_static("berth"));
+    let cookie = cx.session.cookie_header(&realm);
     // OAuth2 form: an identity token is a refresh token; a user name and
     // password use the password grant when the session asks for OAuth2.
     let grant = match (&credentials, fetch.post) {
@@ -523,11 +541,15 @@ fn token_request(fetch: &TokenFetch, registry: &str, cx: &Context<'_>) -> Result
             .map(|(k, v)| format!("{k}={}", encode_component(v)))
             .collect::<Vec<_>>()
             .join("&");
-        return http::Request::builder()
+        let mut builder = http::Request::builder()
             .method(Method::POST)
             .uri(realm)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::USER_AGENT, ua)
+            .header(header::USER_AGENT, ua);
+        if let Some(cookie) = cookie {
+            builder = builder.header(header::COOKIE, cookie);
+        }
+        return builder
             .body(RequestBody::Bytes(Bytes::from(form)))
             .map_err(|e| Error::invalid("token request", e));
     }
@@ -552,6 +574,9 @@ fn token_request(fetch: &TokenFetch, registry: &str, cx: &Context<'_>) -> Result
         .method(Method::GET)
         .uri(uri)
         .header(header::USER_AGENT, ua);
+    if let Some(cookie) = cookie {
+        builder = builder.header(header::COOKIE, cookie);
+    }
     if let Some(Credentials::Basic { username, password }) = &credentials {
         let mut v = HeaderValue::from_str(basic_value(username, password).expose())
             .map_err(|_| Error::invalid("credentials", "not a valid header value"))?;

@@ -41,6 +41,7 @@ pub use berth_auth as auth;
 pub use berth_manifest as manifest;
 pub use berth_reference as reference;
 
+pub mod cookies;
 pub mod driver;
 pub mod endpoint;
 mod error;
@@ -52,7 +53,9 @@ pub mod ops;
 pub mod redirect;
 pub mod retry;
 mod session;
+pub mod token_source;
 
+pub use cookies::CookieJar;
 pub use error::{
     Diagnostic, ERROR_BODY_LIMIT, Error, ErrorCode, NotFound, RegistryError, Subject,
     parse_diagnostics, redact_url,
@@ -60,3 +63,6 @@ pub use error::{
 pub use exchange::TOKEN_BODY_LIMIT;
 pub use op::{Action, Context, Operation, Request, RequestBody, TransportError};
 pub use session::{Anonymous, CredentialProvider, Session, StaticCredentials};
+pub use token_source::{
+    AccessToken, CredentialError, StaticToken, TokenForm, TokenSource, TokenSourceCredentials,
+};

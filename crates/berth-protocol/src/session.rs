@@ -13,8 +13,11 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use berth_auth::{Bearer, Credentials, OwnedChallenge, Scope, Secret, TokenResponse};
 
+use crate::cookies::CookieJar;
 use crate::endpoint::{Endpoint, EndpointPolicy, canonical_registry};
+use crate::error::Error;
 use crate::retry::{Jitter, RetryPolicy};
+use crate::token_source::CredentialError;
 
 /// Where credentials come from: the client implements this over Docker's
 /// `config.json`, credential helpers, token sources or plain values.
@@ -22,6 +25,22 @@ pub trait CredentialProvider: Send + Sync {
     /// Credentials for `registry` (a canonical registry name such as
     /// `docker.io` or `localhost:5000`), if any.
     fn credentials(&self, registry: &str) -> Option<Credentials>;
+
+    /// Credentials for `registry` that are still valid at `now` with
+    /// `margin` to spare, or why none could be had. The session calls
+    /// this one: providers whose credentials are made at run time (a
+    /// [`crate::token_source::TokenSource`]) refresh them here, and a
+    /// failing source is an error rather than no credentials. The default
+    /// asks [`CredentialProvider::credentials`].
+    fn credentials_at(
+        &self,
+        registry: &str,
+        now: SystemTime,
+        margin: Duration,
+    ) -> Result<Option<Credentials>, CredentialError> {
+        let _ = (now, margin);
+        Ok(self.credentials(registry))
+    }
 }
 
 /// No credentials for any registry.
@@ -96,6 +115,8 @@ pub(crate) enum RegistryAuth {
 pub struct Session {
     credentials: Arc<dyn CredentialProvider>,
     endpoints: EndpointPolicy,
+    /// Cookies per host, when the client keeps them.
+    cookies: Option<Arc<dyn CookieJar>>,
     /// The endpoint that answered the ping, per canonical registry.
     chosen: HashMap<String, Endpoint>,
     /// The last challenge per canonical registry (from a ping or a 401), so
@@ -136,6 +157,7 @@ impl Session {
         Session {
             credentials,
             endpoints,
+            cookies: None,
             chosen: HashMap::new(),
             challenges: HashMap::new(),
             tokens: HashMap::new(),
@@ -179,6 +201,27 @@ impl Session {
         self
     }
 
+    /// Keeps cookies in `jar`: every request gets the cookies its host
+    /// set, every response's `Set-Cookie` is stored (off by default).
+    pub fn with_cookie_jar(mut self, jar: Arc<dyn CookieJar>) -> Self {
+        self.cookies = Some(jar);
+        self
+    }
+
+    /// The `Cookie` header for a request to `uri`, from the jar.
+    pub(crate) fn cookie_header(&self, uri: &http::Uri) -> Option<http::HeaderValue> {
+        self.cookies.as_ref()?.cookie_header(uri)
+    }
+
+    /// Gives the jar a response's `Set-Cookie` headers.
+    pub(crate) fn store_cookies(&self, uri: &http::Uri, headers: &http::HeaderMap) {
+        if let Some(jar) = &self.cookies
+            && headers.contains_key(http::header::SET_COOKIE)
+        {
+            jar.store_set_cookies(uri, headers);
+        }
+    }
+
     /// The endpoint rules.
     pub fn endpoint_policy(&self) -> &EndpointPolicy {
         &self.endpoints
@@ -208,8 +251,20 @@ impl Session {
         self.chosen.insert(endpoint.registry.clone(), endpoint);
     }
 
-    pub(crate) fn credentials(&self, registry: &str) -> Option<Credentials> {
-        self.credentials.credentials(canonical_registry(registry))
+    /// The credentials for `registry`, valid at `now` with the token
+    /// margin to spare; a failing source is a typed auth error.
+    pub(crate) fn credentials(
+        &self,
+        registry: &str,
+        now: SystemTime,
+    ) -> Result<Option<Credentials>, Error> {
+        let registry = canonical_registry(registry);
+        self.credentials
+            .credentials_at(registry, now, self.token_margin)
+            .map_err(|source| Error::Credentials {
+                registry: registry.to_owned(),
+                source,
+            })
     }
 
     pub(crate) fn remember_challenge(&mut self, registry: &str, auth: RegistryAuth) {
@@ -250,23 +305,38 @@ impl Session {
         registry: &str,
         scopes: &[Scope],
         now: SystemTime,
-    ) -> Option<Secret> {
-        match self.challenge(registry)? {
-            RegistryAuth::Basic => match self.credentials(registry)? {
-                Credentials::Basic { username, password } => {
+    ) -> Result<Option<Secret>, Error> {
+        let Some(challenge) = self.challenge(registry) else {
+            return Ok(None);
+        };
+        Ok(match challenge {
+            RegistryAuth::Basic => match self.credentials(registry, now)? {
+                Some(Credentials::Basic { username, password }) => {
                     Some(basic_value(&username, &password))
                 }
                 _ => None,
             },
             RegistryAuth::Bearer(bearer) => {
-                if let Some(Credentials::RegistryToken(t)) = self.credentials(registry) {
-                    return Some(Secret::new(format!("Bearer {}", t.expose())));
+                // A token from the token server, still valid: the
+                // credentials are not needed (nor refreshed) for it.
+                let cached = self
+                    .tokens
+                    .get(&Self::token_key(bearer, scopes))
+                    .filter(|cached| cached.expires_at > now + self.token_margin);
+                if let Some(cached) = cached {
+                    return Ok(Some(Secret::new(format!(
+                        "Bearer {}",
+                        cached.token.expose()
+                    ))));
                 }
-                let cached = self.tokens.get(&Self::token_key(bearer, scopes))?;
-                (cached.expires_at > now + self.token_margin)
-                    .then(|| Secret::new(format!("Bearer {}", cached.token.expose())))
+                match self.credentials(registry, now)? {
+                    Some(Credentials::RegistryToken(t)) => {
+                        Some(Secret::new(format!("Bearer {}", t.expose())))
+                    }
+                    _ => None,
+                }
             }
-        }
+        })
     }
 
     pub(crate) fn store_token(&mut self, key: TokenKey, response: &TokenResponse, now: SystemTime) {

@@ -4,10 +4,11 @@
 use berth_reference::Digest;
 use bytes::Bytes;
 use http::response::Parts;
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{HeaderValue, Method, StatusCode, Uri, header};
 
 use super::{content_length, header_str, repo_scope};
-use crate::error::{Error, Subject};
+use crate::endpoint::{Endpoint, Scheme};
+use crate::error::{Error, Subject, redact_url};
 use crate::exchange::{Exchange, Machine, Next, Steps, operation};
 use crate::op::Context;
 
@@ -107,9 +108,7 @@ impl Steps for GetBlobSteps {
             vec![repo_scope(&self.name, &["pull"])?],
         )?;
         if self.offset > 0 {
-            let range = HeaderValue::from_str(&format!("bytes={}-", self.offset))
-                .expect("digits are a valid header");
-            ex = ex.header(header::RANGE, range);
+            ex = ex.header(header::RANGE, range_header(self.offset));
         }
         Ok(ex)
     }
@@ -120,31 +119,41 @@ impl Steps for GetBlobSteps {
         parts: Parts,
         _cx: &mut Context<'_>,
     ) -> Result<Next<Self::Output>, Error> {
-        match parts.status {
-            StatusCode::OK => Ok(Next::Done(BlobResponse {
-                offset: 0,
-                length: content_length(&parts.headers),
-            })),
-            StatusCode::PARTIAL_CONTENT => {
-                // The range must start where we asked.
-                let start = header_str(&parts.headers, header::CONTENT_RANGE)
-                    .and_then(|v| v.strip_prefix("bytes "))
-                    .and_then(|v| v.split_once('-'))
-                    .and_then(|(s, _)| s.trim().parse::<u64>().ok());
-                if start != Some(self.offset) {
-                    return Err(Error::invalid(
-                        "Content-Range",
-                        format!("asked for bytes from {}, got {start:?}", self.offset),
-                    ));
-                }
-                Ok(Next::Done(BlobResponse {
-                    offset: self.offset,
-                    length: content_length(&parts.headers),
-                }))
-            }
-            _ => Ok(Next::Fail(parts)),
-        }
+        blob_head(&parts, self.offset).map_or(Ok(Next::Fail(parts)), |r| r.map(Next::Done))
     }
+}
+
+/// What a blob GET's head means: `None` for an error status (the caller
+/// fails with it), else where the body starts.
+fn blob_head(parts: &Parts, offset: u64) -> Option<Result<BlobResponse, Error>> {
+    match parts.status {
+        StatusCode::OK => Some(Ok(BlobResponse {
+            offset: 0,
+            length: content_length(&parts.headers),
+        })),
+        StatusCode::PARTIAL_CONTENT => {
+            // The range must start where we asked.
+            let start = header_str(&parts.headers, header::CONTENT_RANGE)
+                .and_then(|v| v.strip_prefix("bytes "))
+                .and_then(|v| v.split_once('-'))
+                .and_then(|(s, _)| s.trim().parse::<u64>().ok());
+            if start != Some(offset) {
+                return Some(Err(Error::invalid(
+                    "Content-Range",
+                    format!("asked for bytes from {offset}, got {start:?}"),
+                )));
+            }
+            Some(Ok(BlobResponse {
+                offset,
+                length: content_length(&parts.headers),
+            }))
+        }
+        _ => None,
+    }
+}
+
+fn range_header(offset: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("bytes={offset}-")).expect("digits are a valid header")
 }
 
 operation!(
@@ -166,6 +175,103 @@ impl GetBlob {
             digest: digest.clone(),
             offset,
         }))
+    }
+}
+
+/// The schemes a foreign layer's URL may use.
+const FOREIGN_SCHEMES: [&str; 2] = ["http", "https"];
+
+/// Checks a foreign layer's URL: absolute http(s), no credentials in it,
+/// no fragment (as registries validate them).
+pub fn foreign_url(url: &str) -> Result<Uri, Error> {
+    let bad = |why: &str| Error::invalid("foreign layer URL", format!("{}: {why}", redact(url)));
+    if url.contains('#') {
+        return Err(bad("has a fragment"));
+    }
+    let uri: Uri = url.parse().map_err(|_| bad("not a URL"))?;
+    match uri.scheme_str() {
+        Some(s) if FOREIGN_SCHEMES.iter().any(|f| s.eq_ignore_ascii_case(f)) => {}
+        _ => return Err(bad("only http and https are fetched")),
+    }
+    match uri.authority() {
+        None => return Err(bad("no host")),
+        Some(a) if a.as_str().contains('@') => return Err(bad("credentials in the URL")),
+        Some(_) => {}
+    }
+    Ok(uri)
+}
+
+fn redact(url: &str) -> String {
+    url.parse::<Uri>()
+        .map_or_else(|_| url.chars().take(200).collect(), |u| redact_url(&u))
+}
+
+pub(crate) struct GetForeignBlobSteps {
+    uri: Uri,
+    offset: u64,
+}
+
+impl Steps for GetForeignBlobSteps {
+    type Output = BlobResponse;
+
+    fn first(&mut self, _cx: &mut Context<'_>) -> Result<Exchange, Error> {
+        let scheme = if self.uri.scheme_str() == Some("https") {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        };
+        let authority = self.uri.authority().map_or("", |a| a.as_str()).to_owned();
+        // Not a registry: an endpoint of its own, so that nothing the
+        // session holds for a registry applies to it.
+        let endpoint = Endpoint {
+            registry: String::new(),
+            scheme,
+            authority,
+            skip_tls_verify: false,
+        };
+        let mut ex = Exchange::with_uri(
+            &endpoint,
+            Method::GET,
+            self.uri.clone(),
+            Subject::Blob,
+            Vec::new(),
+        )
+        .anonymous();
+        if self.offset > 0 {
+            ex = ex.header(header::RANGE, range_header(self.offset));
+        }
+        Ok(ex)
+    }
+
+    fn on_head(
+        &mut self,
+        _ex: &Exchange,
+        parts: Parts,
+        _cx: &mut Context<'_>,
+    ) -> Result<Next<Self::Output>, Error> {
+        blob_head(&parts, self.offset).map_or(Ok(Next::Fail(parts)), |r| r.map(Next::Done))
+    }
+}
+
+operation!(
+    /// `GET` of a foreign layer from one of its descriptor's `urls`: any
+    /// http(s) server, never sent the credentials or tokens of any
+    /// registry, from `offset` with `Range` when resuming. Finishes with the
+    /// response head; the caller reads and verifies the body as for
+    /// [`GetBlob`].
+    GetForeignBlob,
+    GetForeignBlobSteps,
+    BlobResponse
+);
+
+impl GetForeignBlob {
+    /// Fetches from `url` (checked with [`foreign_url`]) starting at byte
+    /// `offset`.
+    pub fn new(url: &str, offset: u64) -> Result<GetForeignBlob, Error> {
+        Ok(GetForeignBlob(Machine::new(GetForeignBlobSteps {
+            uri: foreign_url(url)?,
+            offset,
+        })))
     }
 }
 

@@ -242,6 +242,8 @@ pub(crate) struct ResolveSteps {
     address: ManifestAddress,
     limits: Limits,
     head: bool,
+    /// Asking the blob store, after the manifest store had no such digest.
+    in_blobs: bool,
 }
 
 impl Steps for ResolveSteps {
@@ -257,6 +259,24 @@ impl Steps for ResolveSteps {
         parts: Parts,
         cx: &mut Context<'_>,
     ) -> Result<Next<Descriptor>, Error> {
+        if self.in_blobs {
+            return blob_descriptor(parts, &self.address.reference);
+        }
+        // A digest the manifest store does not know may be any blob
+        // (containerd's resolver asks `blobs/` next).
+        if not_a_manifest(parts.status)
+            && let ManifestRef::Digest(digest) = &self.address.reference
+        {
+            self.in_blobs = true;
+            let endpoint = cx.session.endpoint(&self.address.domain);
+            return Ok(Next::Then(Exchange::new(
+                &endpoint,
+                Method::HEAD,
+                &format!("/v2/{}/blobs/{digest}", self.address.name),
+                Subject::Blob,
+                vec![repo_scope(&self.address.name, &["pull"])?],
+            )?));
+        }
         if self.head {
             let digest = header_digest(&parts)?;
             let media_type = content_type(&parts).map(MediaType::new);
@@ -306,10 +326,48 @@ impl Steps for ResolveSteps {
     }
 }
 
+/// A descriptor for a blob from its `HEAD`: the size must be stated and a
+/// stated digest must be the one asked for; without a `Content-Type` the
+/// type is `application/octet-stream`.
+fn blob_descriptor(parts: Parts, asked: &ManifestRef) -> Result<Next<Descriptor>, Error> {
+    if !parts.status.is_success() {
+        return Ok(Next::Fail(parts));
+    }
+    let ManifestRef::Digest(asked) = asked else {
+        return Err(Error::Misuse("the blob store is asked by digest only"));
+    };
+    if let Some(named) = header_digest(&parts)?
+        && named != *asked
+    {
+        return Err(Error::mismatch(asked.clone(), named));
+    }
+    let size = content_length(&parts.headers)
+        .ok_or_else(|| Error::invalid("blob HEAD", "no Content-Length to size the descriptor"))?;
+    let media_type = content_type(&parts)
+        .map(|t| t.split(';').next().unwrap_or(t).trim())
+        .filter(|t| !t.is_empty())
+        .map_or_else(|| MediaType::new(OCTET_STREAM), MediaType::new);
+    Ok(Next::Done(Descriptor::new(media_type, asked.clone(), size)))
+}
+
+/// Whether the manifest store's answer for a digest means "not a manifest
+/// here": 404, or the 500 that CNCF distribution gives (after its retries)
+/// for a digest it holds as a blob but cannot read as a manifest. Either
+/// way the blob store is asked next.
+fn not_a_manifest(status: StatusCode) -> bool {
+    status == StatusCode::NOT_FOUND || status == StatusCode::INTERNAL_SERVER_ERROR
+}
+
+/// The media type of content whose type nobody stated.
+pub const OCTET_STREAM: &str = "application/octet-stream";
+
 operation!(
     /// Resolves a tag (or checks a digest) to a descriptor: `HEAD` first
     /// (Docker Hub does not count it against the pull limit), then `GET`
-    /// when HEAD is refused or answers without `Docker-Content-Digest`.
+    /// when HEAD is refused or answers without `Docker-Content-Digest`. A
+    /// digest the manifest store does not have is looked up in the blob
+    /// store next, as containerd's resolver does, so any content can be
+    /// resolved by digest.
     Resolve,
     ResolveSteps,
     Descriptor
@@ -322,6 +380,7 @@ impl Resolve {
             address,
             limits: Limits::default(),
             head: true,
+            in_blobs: false,
         }))
     }
 }
@@ -465,6 +524,186 @@ impl DeleteManifest {
         DeleteManifest(Machine::new(DeleteManifestSteps {
             address,
             digest: None,
+        }))
+    }
+}
+
+/// Where content lives in a repository: the manifest store
+/// (`/manifests/`) or the blob store (`/blobs/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Store {
+    /// `/v2/<name>/manifests/<digest>`.
+    Manifests,
+    /// `/v2/<name>/blobs/<digest>`.
+    Blobs,
+}
+
+impl Store {
+    fn path(self) -> &'static str {
+        match self {
+            Store::Manifests => "manifests",
+            Store::Blobs => "blobs",
+        }
+    }
+
+    fn subject(self) -> Subject {
+        match self {
+            Store::Manifests => Subject::Manifest,
+            Store::Blobs => Subject::Blob,
+        }
+    }
+
+    /// The order to ask the stores in for content of this media type, as
+    /// containerd's fetcher does: manifests and indexes from the manifest
+    /// store and then the blob store; anything else from the blob store
+    /// only.
+    pub fn order_for(media_type: &MediaType) -> &'static [Store] {
+        if media_type.is_manifest_or_index() {
+            &[Store::Manifests, Store::Blobs]
+        } else {
+            &[Store::Blobs]
+        }
+    }
+}
+
+/// Small content fetched by digest from whichever store had it, verified.
+#[derive(Debug, Clone)]
+pub struct Content {
+    /// The bytes exactly as received.
+    pub bytes: Bytes,
+    /// `Content-Type`, if the registry sent one.
+    pub media_type: Option<MediaType>,
+    /// The digest asked for (the bytes verified against it).
+    pub digest: Digest,
+    /// The store that had it.
+    pub store: Store,
+}
+
+pub(crate) struct GetContentSteps {
+    domain: String,
+    name: String,
+    digest: Digest,
+    stores: Vec<Store>,
+    at: usize,
+    limits: Limits,
+}
+
+impl GetContentSteps {
+    fn exchange(&self, cx: &mut Context<'_>) -> Result<Exchange, Error> {
+        let store = self.stores[self.at];
+        let endpoint = cx.session.endpoint(&self.domain);
+        let ex = Exchange::new(
+            &endpoint,
+            Method::GET,
+            &format!("/v2/{}/{}/{}", self.name, store.path(), self.digest),
+            store.subject(),
+            vec![repo_scope(&self.name, &["pull"])?],
+        )?;
+        Ok(match store {
+            Store::Manifests => {
+                ex.header(header::ACCEPT, HeaderValue::from_static(MANIFEST_ACCEPT))
+            }
+            Store::Blobs => ex,
+        })
+    }
+}
+
+impl Steps for GetContentSteps {
+    type Output = Content;
+
+    fn first(&mut self, cx: &mut Context<'_>) -> Result<Exchange, Error> {
+        if self.stores.is_empty() {
+            return Err(Error::Misuse("content fetched from no store"));
+        }
+        self.exchange(cx)
+    }
+
+    fn on_head(
+        &mut self,
+        _ex: &Exchange,
+        parts: Parts,
+        cx: &mut Context<'_>,
+    ) -> Result<Next<Content>, Error> {
+        let next_store = match self.stores[self.at] {
+            Store::Manifests => not_a_manifest(parts.status),
+            Store::Blobs => parts.status == StatusCode::NOT_FOUND,
+        };
+        if next_store && self.at + 1 < self.stores.len() {
+            self.at += 1;
+            return Ok(Next::Then(self.exchange(cx)?));
+        }
+        read_manifest_body(parts, &self.limits)
+    }
+
+    fn on_body(
+        &mut self,
+        _ex: &Exchange,
+        parts: Parts,
+        body: Bytes,
+        _cx: &mut Context<'_>,
+    ) -> Result<Next<Content>, Error> {
+        let store = self.stores[self.at];
+        // From the manifest store, check it as a manifest (a signed schema 1
+        // manifest's digest is its payload's); anything else byte for byte.
+        let parsed = (store == Store::Manifests)
+            .then(|| {
+                Manifest::from_vec_with_limits(
+                    Vec::from(body.clone()),
+                    content_type(&parts),
+                    &self.limits,
+                )
+                .ok()
+            })
+            .flatten();
+        let checked = match parsed {
+            Some(m) => m.verify(&self.digest),
+            None => berth_manifest::Verifier::verify(&self.digest, body.len() as u64, &body),
+        };
+        checked.map_err(|e| match e {
+            berth_manifest::VerifyError::DigestMismatch { expected, actual } => {
+                Error::DigestMismatch { expected, actual }
+            }
+            other => Error::invalid("content", other),
+        })?;
+        Ok(Next::Done(Content {
+            media_type: content_type(&parts)
+                .map(|t| t.split(';').next().unwrap_or(t).trim())
+                .filter(|t| !t.is_empty())
+                .map(MediaType::new),
+            bytes: body,
+            digest: self.digest.clone(),
+            store,
+        }))
+    }
+}
+
+operation!(
+    /// Fetches small content by digest from the stores in order, the next
+    /// one asked when a store answers 404: a manifest kept only as a blob,
+    /// or a blob asked for as a manifest, is found either way. The body is
+    /// read up to the manifest size limit and verified against the digest.
+    GetContent,
+    GetContentSteps,
+    Content
+);
+
+impl GetContent {
+    /// Fetches `digest` from repository `name` of registry `domain`,
+    /// asking `stores` in order, reading at most `limits.manifest` bytes.
+    pub fn new(
+        domain: &str,
+        name: &str,
+        digest: &Digest,
+        stores: &[Store],
+        limits: Limits,
+    ) -> GetContent {
+        GetContent(Machine::new(GetContentSteps {
+            domain: domain.to_owned(),
+            name: name.to_owned(),
+            digest: digest.clone(),
+            stores: stores.to_vec(),
+            at: 0,
+            limits,
         }))
     }
 }

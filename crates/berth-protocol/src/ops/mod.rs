@@ -8,14 +8,16 @@ mod ping;
 mod referrers;
 mod upload;
 
-pub use blob::{BlobInfo, BlobResponse, DeleteBlob, GetBlob, HeadBlob};
+pub use blob::{
+    BlobInfo, BlobResponse, DeleteBlob, GetBlob, GetForeignBlob, HeadBlob, foreign_url,
+};
 pub use extension::{
     ExtensionSignatures, SIGNATURE_LIST_LIMIT, SUPPORTS_SIGNATURES_HEADER, parse_signature_list,
 };
 pub use list::{Catalog, ListTags, MAX_CATALOG_PAGE, MAX_ENTRIES, PAGE_BODY_LIMIT};
 pub use manifest::{
-    DeleteManifest, FetchedManifest, GetManifest, MANIFEST_ACCEPT, ManifestAddress, ManifestRef,
-    PutManifest, Resolve,
+    Content, DeleteManifest, FetchedManifest, GetContent, GetManifest, MANIFEST_ACCEPT,
+    ManifestAddress, ManifestRef, OCTET_STREAM, PutManifest, Resolve, Store,
 };
 pub use ping::{CheckAuth, Ping, PingInfo};
 pub use referrers::{ListReferrers, Referrers};
