@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 use berth::manifest::{Descriptor, ImageConfig, MediaType, Platform};
+use berth::protocol::ops::Store;
 use berth::reference::Reference;
 use berth::{Client, CredentialFiles, DockerCredentials, PullOptions, Report};
 use berth_hyper::HyperTransport;
@@ -100,9 +101,14 @@ pub(crate) fn client(
     let proxy =
         berth_hyper::ProxyConfig::from_env().context("the proxy settings in the environment")?;
     let mut transport = HyperTransport::builder().certs_d(true).proxy(proxy);
-    let mut builder = Client::builder().credentials(Arc::new(DockerCredentials::new(
-        CredentialFiles::from_env(),
-    )));
+    let mut credentials = DockerCredentials::new(CredentialFiles::from_env());
+    for (registry, command) in &global.token_command {
+        let source = berth::CommandTokenSource::shell(command.clone());
+        credentials = credentials.with_token_source(
+            berth::protocol::TokenSourceCredentials::google(registry, Arc::new(source)),
+        );
+    }
+    let mut builder = Client::builder().credentials(Arc::new(credentials));
     if let Some(path) = &global.registries_conf {
         builder = builder.registries(berth::mirrors::read_registries_conf(path)?);
     }
@@ -116,8 +122,19 @@ pub(crate) fn client(
     if let Some(n) = global.concurrency {
         builder = builder.concurrency(n);
     }
+    builder = builder.allow_nondistributable(global.allow_nondistributable);
     if let Some(p) = progress {
         builder = builder.progress(p);
+    }
+    if !global.no_cache
+        && let Some(dir) = berth::BlobInfoCache::default_dir()
+    {
+        // A cache that cannot be opened costs only the mounts it would
+        // have found.
+        match berth::BlobInfoCache::open(&dir) {
+            Ok(cache) => builder = builder.blob_info_cache(cache),
+            Err(e) => eprintln!("berth: warning: no blob-info cache: {e}"),
+        }
     }
     let transport = transport.build().context("cannot set up TLS")?;
     for warning in transport.warnings() {
@@ -159,6 +176,7 @@ fn report_json(r: &Report) -> serde_json::Value {
         "blobs_mounted": r.blobs_mounted,
         "bytes": r.bytes,
         "manifests": r.manifests,
+        "blobs_left_at_urls": r.blobs_left_at_urls,
     })
 }
 
@@ -178,6 +196,12 @@ fn print_report(r: &Report, global: &Global) -> Result<()> {
             r.blobs_mounted,
             r.manifests
         );
+        if r.blobs_left_at_urls > 0 {
+            eprintln!(
+                "{} non-distributable layers left at their URLs (--allow-nondistributable copies them)",
+                r.blobs_left_at_urls
+            );
+        }
     }
     Ok(())
 }
@@ -198,13 +222,25 @@ pub(crate) async fn manifest(a: &RefArgs, g: &Global) -> Result<(), Failure> {
     let c = client(g, None)?;
     // With --platform, the platform's manifest; without, the manifest the
     // reference names, exactly as sent.
-    let m = match &g.platform {
-        Some(_) => c.platform_manifest(&a.reference, &platform(g)?).await?,
-        None => c.manifest(&a.reference).await?,
+    let bytes = match (&g.platform, a.reference.digest()) {
+        (Some(_), _) => c
+            .platform_manifest(&a.reference, &platform(g)?)
+            .await?
+            .manifest
+            .raw()
+            .to_vec(),
+        // By digest: whatever the content is, from whichever store has it
+        // (the manifest store, then the blob store), verified.
+        (None, Some(_)) => c
+            .content(&a.reference, &[Store::Manifests, Store::Blobs])
+            .await?
+            .bytes
+            .to_vec(),
+        (None, None) => c.manifest(&a.reference).await?.manifest.raw().to_vec(),
     };
     std::io::stdout()
         .lock()
-        .write_all(m.manifest.raw())
+        .write_all(&bytes)
         .context("writing to stdout")?;
     Ok(())
 }
@@ -227,16 +263,16 @@ pub(crate) async fn blob(a: &RefArgs, g: &Global) -> Result<(), Failure> {
     };
     let c = client(g, None)?;
     let r = &a.reference;
-    let info = c
-        .head_blob(r.domain(), r.path(), &digest)
-        .await?
-        .ok_or_else(|| {
-            anyhow!(berth::Error::Usage(format!(
-                "blob {digest} not found in {}",
-                r.name()
-            )))
-        })
-        .map_err(|e| Failure { code: 3, error: e })?;
+    let Some(info) = c.head_blob(r.domain(), r.path(), &digest).await? else {
+        // Not in the blob store: content kept only as a manifest (some
+        // registries serve manifests from the manifest store alone).
+        let content = c.content(r, &[Store::Manifests]).await?;
+        std::io::stdout()
+            .lock()
+            .write_all(&content.bytes)
+            .context("writing to stdout")?;
+        return Ok(());
+    };
     let size = info
         .size
         .ok_or_else(|| anyhow!("the registry did not say the blob's size"))?;

@@ -16,7 +16,8 @@ const EXIT_CODES: &str = "Exit codes:
   1  the operation failed
   2  usage error (bad arguments, an invalid reference)
   3  not found (image, tag, repository, blob, platform)
-  4  authentication or authorisation failed";
+  4  authentication or authorisation failed
+  130  interrupted (Ctrl-C): what finished is kept; run the command again to continue";
 
 /// berth: a fast, verifying client for container registries.
 #[derive(Debug, Parser)]
@@ -53,12 +54,31 @@ pub(crate) struct Global {
     /// (containers-registries.conf format, version 2).
     #[arg(long = "registries-conf", value_name = "FILE", global = true)]
     pub(crate) registries_conf: Option<std::path::PathBuf>,
+    /// Push and copy non-distributable (foreign) layers too; by default
+    /// they stay at the URLs their manifest names.
+    #[arg(long = "allow-nondistributable", global = true)]
+    pub(crate) allow_nondistributable: bool,
+    /// Get a registry's credentials from a command that prints an access
+    /// token, in Google's convention (user `oauth2accesstoken`), as
+    /// `REGISTRY=COMMAND` (`gcr.io=gcloud auth print-access-token`); the
+    /// command runs with `sh -c` and may print an expiry on a second line
+    /// (seconds or RFC 3339) or JSON (`access_token`, `expires_in`). Repeat
+    /// for several registries.
+    #[arg(long = "token-command", value_name = "REGISTRY=COMMAND", global = true,
+          value_parser = parse_token_command)]
+    pub(crate) token_command: Vec<(String, String)>,
     /// More detail on errors (the cause chain); repeat for more.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub(crate) verbose: u8,
     /// No progress output.
     #[arg(short, long, global = true)]
     pub(crate) quiet: bool,
+    /// Use no blob-info cache: by default berth remembers where blobs were
+    /// seen (in `$XDG_CACHE_HOME/berth`, else `~/.cache/berth`) and mounts
+    /// them from another repository of the same registry instead of
+    /// uploading them.
+    #[arg(long = "no-cache", global = true)]
+    pub(crate) no_cache: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +125,16 @@ enum Command {
     },
 }
 
+/// `REGISTRY=COMMAND`, as `--token-command` takes it.
+fn parse_token_command(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((registry, command)) if !registry.trim().is_empty() && !command.trim().is_empty() => {
+            Ok((registry.trim().to_owned(), command.trim().to_owned()))
+        }
+        _ => Err("expected REGISTRY=COMMAND (gcr.io=gcloud auth print-access-token)".to_owned()),
+    }
+}
+
 /// Why a command failed, with the exit code it maps to.
 #[derive(Debug)]
 pub(crate) struct Failure {
@@ -128,6 +158,41 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
     }
 }
 
+/// The exit code after Ctrl-C (128 + SIGINT, as shells report it).
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// Runs a command until it ends or Ctrl-C arrives. On Ctrl-C the command's
+/// future is dropped: a pull deletes the temporaries of the blobs it had
+/// not finished, and what it finished stays valid in the layout for the
+/// next run to reuse.
+async fn interruptible(command: impl Future<Output = Result<(), Failure>>) -> Result<(), Failure> {
+    let mut command = std::pin::pin!(command);
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    // When no handler can be installed, the command just runs to its end.
+    let mut listening = true;
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(r) = command.as_mut().poll(cx) {
+            return std::task::Poll::Ready(r);
+        }
+        if listening {
+            match ctrl_c.as_mut().poll(cx) {
+                std::task::Poll::Ready(Ok(())) => {
+                    return std::task::Poll::Ready(Err(Failure {
+                        code: EXIT_INTERRUPTED,
+                        error: anyhow::anyhow!(
+                            "interrupted: what finished is kept; run the command again to continue"
+                        ),
+                    }));
+                }
+                std::task::Poll::Ready(Err(_)) => listening = false,
+                std::task::Poll::Pending => {}
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let global = cli.global.clone();
@@ -143,24 +208,35 @@ fn main() -> ExitCode {
             .build()
         {
             Ok(rt) => rt.block_on(async {
-                match other {
-                    Command::Digest(a) => cmd_registry::digest(&a, &global).await,
-                    Command::Manifest(a) => cmd_registry::manifest(&a, &global).await,
-                    Command::Config(a) => cmd_registry::config(&a, &global).await,
-                    Command::Blob(a) => cmd_registry::blob(&a, &global).await,
-                    Command::Tags(a) => cmd_registry::tags(&a, &global).await,
-                    Command::Catalog(a) => cmd_registry::catalog(&a, &global).await,
-                    Command::Referrers(a) => cmd_registry::referrers(&a, &global).await,
-                    Command::Inspect(a) => cmd_registry::inspect(&a, &global).await,
-                    Command::Pull(a) => cmd_registry::pull(&a, &global).await,
-                    Command::Push(a) => cmd_registry::push(&a, &global).await,
-                    Command::Copy(a) => cmd_registry::copy(&a, &global).await,
-                    Command::Tag(a) => cmd_registry::tag(&a, &global).await,
-                    Command::Delete(a) => cmd_registry::delete(&a, &global).await,
-                    Command::Login(a) => cmd_login::login(&a, &global).await,
-                    Command::Logout(a) => cmd_login::logout(&a, &global).await,
-                    Command::Registry(a) => cmd_serve::run(&a, &global).await,
-                    Command::Ref(_) | Command::Completions { .. } => unreachable!("handled above"),
+                // `registry serve` stops on Ctrl-C by itself.
+                let serve = matches!(other, Command::Registry(_));
+                let command = async {
+                    match other {
+                        Command::Digest(a) => cmd_registry::digest(&a, &global).await,
+                        Command::Manifest(a) => cmd_registry::manifest(&a, &global).await,
+                        Command::Config(a) => cmd_registry::config(&a, &global).await,
+                        Command::Blob(a) => cmd_registry::blob(&a, &global).await,
+                        Command::Tags(a) => cmd_registry::tags(&a, &global).await,
+                        Command::Catalog(a) => cmd_registry::catalog(&a, &global).await,
+                        Command::Referrers(a) => cmd_registry::referrers(&a, &global).await,
+                        Command::Inspect(a) => cmd_registry::inspect(&a, &global).await,
+                        Command::Pull(a) => cmd_registry::pull(&a, &global).await,
+                        Command::Push(a) => cmd_registry::push(&a, &global).await,
+                        Command::Copy(a) => cmd_registry::copy(&a, &global).await,
+                        Command::Tag(a) => cmd_registry::tag(&a, &global).await,
+                        Command::Delete(a) => cmd_registry::delete(&a, &global).await,
+                        Command::Login(a) => cmd_login::login(&a, &global).await,
+                        Command::Logout(a) => cmd_login::logout(&a, &global).await,
+                        Command::Registry(a) => cmd_serve::run(&a, &global).await,
+                        Command::Ref(_) | Command::Completions { .. } => {
+                            unreachable!("handled above")
+                        }
+                    }
+                };
+                if serve {
+                    command.await
+                } else {
+                    interruptible(command).await
                 }
             }),
             Err(e) => Err(Failure::from(e)),

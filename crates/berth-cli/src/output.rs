@@ -46,6 +46,15 @@ fn lines() -> Progress {
                 Some(format!("blob {}: resumed at byte {from}", short(digest)))
             }
             Event::Manifest { digest } => Some(format!("manifest {}", digest)),
+            Event::Warning { message } => Some(format!("warning: {message}")),
+            Event::SourceFailed {
+                digest,
+                source,
+                reason,
+            } => Some(format!(
+                "blob {}: {source} failed ({reason}); trying the next source",
+                short(digest)
+            )),
             _ => None,
         };
         if let Some(line) = line {
@@ -96,6 +105,9 @@ fn bars() -> Progress {
             }
             Event::BlobSkipped { digest } | Event::BlobMounted { digest } => {
                 let _ = multi.println(format!("blob {}: already there", short(&digest)));
+            }
+            Event::Warning { message } => {
+                let _ = multi.println(format!("warning: {message}"));
             }
             _ => {}
         }

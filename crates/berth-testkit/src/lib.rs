@@ -141,6 +141,8 @@ impl Registry {
         } else {
             String::new()
         };
+        // The registry refuses foreign layers' URLs unless allowed: allow
+        // test servers on loopback.
         // Another process may take the port between our probe and the
         // registry's bind: try a few ports.
         let mut last_err = String::new();
@@ -151,7 +153,7 @@ impl Registry {
             std::fs::write(
                 &config,
                 format!(
-                    "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: {addr}\n  secret: berth-test-secret\n{tls_section}{auth_section}",
+                    "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nvalidation:\n  manifests:\n    urls:\n      allow:\n        - '^https?://127\\.0\\.0\\.1(:[0-9]+)?/'\nhttp:\n  addr: {addr}\n  secret: berth-test-secret\n{tls_section}{auth_section}",
                     storage.display()
                 ),
             )?;

@@ -3,7 +3,9 @@
 //! target, headers, body; both ways streamed), records what it saw, and
 //! breaks the exchanges that a [`Rule`] names: a body cut after N bytes, a
 //! status instead of the answer, a flipped byte, a redirect elsewhere, a
-//! stalled body.
+//! stalled or throttled body, a silent server, a `Content-Length` that
+//! lies, a body without end, a huge response head, a body swapped for
+//! other bytes.
 //!
 //! It is deliberately plain: blocking `std::net`, one thread per
 //! connection (at most [`MAX_CONNECTIONS`] at once), one request per
@@ -82,7 +84,52 @@ pub enum Fault {
         /// How long to hold the connection silent.
         stall: Duration,
     },
+    /// Read the request, then answer nothing at all for `stall` (or until
+    /// the proxy is dropped), then close: a server that never responds.
+    Hold {
+        /// How long to stay silent.
+        stall: Duration,
+    },
+    /// Forward, but send the body `chunk` bytes at a time with `pause`
+    /// between: a slow registry.
+    Throttle {
+        /// Body bytes per burst (at least 1).
+        chunk: u64,
+        /// The pause after each burst.
+        pause: Duration,
+    },
+    /// Forward, but announce `Content-Length` as the true length plus
+    /// `delta` (less when negative, never below 0) and send the true body
+    /// whole, then close. Responses without a `Content-Length` are
+    /// forwarded untouched.
+    LyingLength {
+        /// Added to the true length.
+        delta: i64,
+    },
+    /// Forward the head without its length, then the body, then
+    /// pseudo-random bytes until the client goes away, the proxy stops or
+    /// `limit` body bytes in all were sent.
+    Endless {
+        /// The most body bytes sent (a bound for the proxy, not a hint).
+        limit: u64,
+    },
+    /// Forward, adding `bytes` of extra header lines to the response head
+    /// (`x-filler-N`, [`FILLER_LINE`] bytes of value each).
+    HugeHeaders {
+        /// Bytes of header values added.
+        bytes: usize,
+    },
+    /// Forward the upstream head (status and headers) but send `body`
+    /// instead of the upstream body, with a `Content-Length` to match:
+    /// wrong bytes under the right headers.
+    ReplaceBody {
+        /// The bytes sent.
+        body: Vec<u8>,
+    },
 }
+
+/// The value length of each header line [`Fault::HugeHeaders`] adds.
+pub const FILLER_LINE: usize = 8 * 1024;
 
 impl Fault {
     /// [`Fault::Cut`].
@@ -124,6 +171,39 @@ impl Fault {
     /// [`Fault::Stall`].
     pub fn stall(after: u64, stall: Duration) -> Fault {
         Fault::Stall { after, stall }
+    }
+
+    /// [`Fault::Hold`].
+    pub fn hold(stall: Duration) -> Fault {
+        Fault::Hold { stall }
+    }
+
+    /// [`Fault::Throttle`].
+    pub fn throttle(chunk: u64, pause: Duration) -> Fault {
+        Fault::Throttle {
+            chunk: chunk.max(1),
+            pause,
+        }
+    }
+
+    /// [`Fault::LyingLength`].
+    pub fn lying_length(delta: i64) -> Fault {
+        Fault::LyingLength { delta }
+    }
+
+    /// [`Fault::Endless`] with a limit of 1 GiB.
+    pub fn endless() -> Fault {
+        Fault::Endless { limit: 1 << 30 }
+    }
+
+    /// [`Fault::HugeHeaders`].
+    pub fn huge_headers(bytes: usize) -> Fault {
+        Fault::HugeHeaders { bytes }
+    }
+
+    /// [`Fault::ReplaceBody`].
+    pub fn replace_body(body: impl Into<Vec<u8>>) -> Fault {
+        Fault::ReplaceBody { body: body.into() }
     }
 }
 
@@ -246,6 +326,10 @@ struct Shared {
     active: AtomicUsize,
     body_bytes: AtomicU64,
     faults: AtomicUsize,
+    /// Cookie pinning: the `lb=<value>` cookie every forwarded response
+    /// sets, and whether it has been given out yet.
+    cookie: Option<String>,
+    cookie_issued: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -258,9 +342,19 @@ pub struct FaultProxyBuilder {
     upstream: SocketAddr,
     rules: Vec<Rule>,
     inject: Vec<(String, String)>,
+    pin_cookie: bool,
 }
 
 impl FaultProxyBuilder {
+    /// Pins sessions with a cookie, as a load balancer does: every
+    /// forwarded response sets `lb=<random>`; once the first has, a
+    /// request without that cookie is refused with 403 (no rule fires for
+    /// it).
+    pub fn pin_cookie(mut self) -> Self {
+        self.pin_cookie = true;
+        self
+    }
+
     /// Adds a rule (after those already given).
     pub fn rule(mut self, rule: Rule) -> Self {
         self.rules.push(rule);
@@ -289,6 +383,13 @@ impl FaultProxyBuilder {
             active: AtomicUsize::new(0),
             body_bytes: AtomicU64::new(0),
             faults: AtomicUsize::new(0),
+            cookie: self.pin_cookie.then(|| {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos());
+                format!("lb={nanos:08x}{:04x}", addr.port())
+            }),
+            cookie_issued: AtomicBool::new(false),
         });
         let accept_shared = Arc::clone(&shared);
         let accept = std::thread::Builder::new()
@@ -322,6 +423,7 @@ impl FaultProxy {
             upstream,
             rules: Vec::new(),
             inject: Vec::new(),
+            pin_cookie: false,
         }
     }
 
@@ -333,6 +435,12 @@ impl FaultProxy {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The `lb=<value>` cookie a pinning proxy sets
+    /// ([`FaultProxyBuilder::pin_cookie`]).
+    pub fn pinned_cookie(&self) -> Option<&str> {
+        self.shared.cookie.as_deref()
     }
 
     /// `http://127.0.0.1:PORT` (for [`Fault::redirect`]).
@@ -604,6 +712,11 @@ fn serve(client: TcpStream, shared: &Shared) -> io::Result<()> {
     let _ = client.set_nodelay(true);
     let mut out = client.try_clone()?;
     let mut reader = BufReader::with_capacity(BUF, client);
+    // A TLS ClientHello (a client trying https first): not for this
+    // plain-http proxy; close at once so the client falls back to http.
+    if reader.fill_buf().is_ok_and(|b| b.first() == Some(&0x16)) {
+        return Ok(());
+    }
     let head = match read_head(&mut reader) {
         Ok(h) => h,
         // The wake-up connection of a drop, or a client that gave up.
@@ -615,7 +728,20 @@ fn serve(client: TcpStream, shared: &Shared) -> io::Result<()> {
         return Err(bad(format!("a bad request line {:?}", head.first)));
     };
     let (method, target) = (method.to_owned(), target.to_owned());
-    let fault = {
+    // A pinning proxy refuses requests without its cookie once it has
+    // given it out.
+    let refused = shared.cookie.as_deref().is_some_and(|pinned| {
+        let has = head
+            .headers
+            .iter()
+            .filter(|(k, _)| k == "cookie")
+            .flat_map(|(_, v)| v.split(';'))
+            .any(|c| c.trim() == pinned);
+        !has && shared.cookie_issued.swap(true, Ordering::SeqCst)
+    });
+    let fault = if refused {
+        None
+    } else {
         let rules = lock(&shared.rules);
         rules
             .iter()
@@ -644,6 +770,14 @@ fn serve(client: TcpStream, shared: &Shared) -> io::Result<()> {
     };
     let request_framing = head.framing()?;
     let result = match &fault {
+        _ if refused => {
+            io::copy(
+                &mut body_reader(&mut reader, request_framing, false),
+                &mut io::sink(),
+            )?;
+            set_status(403);
+            answer(&mut out, 403, &[])
+        }
         Some(Fault::Status { code, headers }) => {
             io::copy(
                 &mut body_reader(&mut reader, request_framing, false),
@@ -663,6 +797,14 @@ fn serve(client: TcpStream, shared: &Shared) -> io::Result<()> {
                 307,
                 &[("Location".to_owned(), format!("{base}{target}"))],
             )
+        }
+        Some(Fault::Hold { stall }) => {
+            io::copy(
+                &mut body_reader(&mut reader, request_framing, false),
+                &mut io::sink(),
+            )?;
+            pause(shared, *stall);
+            Ok(())
         }
         _ => forward(
             shared,
@@ -825,17 +967,48 @@ fn forward(
     } else {
         resp.framing()?
     };
+    // What the fault announces instead of the upstream's length.
+    let length_line = match (fault, framing) {
+        (Some(Fault::LyingLength { delta }), Framing::Length(n)) if !no_body => {
+            Some(Some(n.saturating_add_signed(*delta)))
+        }
+        (Some(Fault::Endless { .. }), _) if !no_body => Some(None),
+        (Some(Fault::ReplaceBody { body }), _) if !no_body => Some(Some(body.len() as u64)),
+        _ => None,
+    };
     let mut h = format!("{}\r\n", resp.first);
     for (k, v) in &resp.headers {
         if HOP_BY_HOP.contains(&k.as_str())
             || (framing == Framing::Chunked && k == "content-length")
+            || (length_line.is_some() && k == "content-length")
         {
             continue;
         }
         h.push_str(&format!("{k}: {v}\r\n"));
     }
+    if let Some(Some(n)) = length_line {
+        h.push_str(&format!("content-length: {n}\r\n"));
+    }
+    if let Some(Fault::HugeHeaders { bytes }) = fault {
+        let filler = "f".repeat(FILLER_LINE);
+        for i in 0..bytes.div_ceil(FILLER_LINE) {
+            h.push_str(&format!("x-filler-{i}: {filler}\r\n"));
+        }
+    }
+    if let Some(cookie) = &shared.cookie {
+        h.push_str(&format!("set-cookie: {cookie}; Path=/; HttpOnly\r\n"));
+    }
     h.push_str("connection: close\r\n\r\n");
     out.write_all(h.as_bytes())?;
+    if let Some(Fault::ReplaceBody { body }) = fault
+        && !no_body
+    {
+        out.write_all(body)?;
+        shared
+            .body_bytes
+            .fetch_add(body.len() as u64, Ordering::SeqCst);
+        return out.flush();
+    }
 
     // The body, through the fault.
     let (cut_at, corrupt_at, stall) = match fault {
@@ -843,6 +1016,10 @@ fn forward(
         Some(Fault::Stall { after, stall }) => (Some(*after), None, Some(*stall)),
         Some(Fault::Corrupt { offset }) => (None, Some(*offset), None),
         _ => (None, None, None),
+    };
+    let throttle = match fault {
+        Some(Fault::Throttle { chunk, pause }) => Some((*chunk, *pause)),
+        _ => None,
     };
     let mut body = body_reader(up_r, framing, true);
     let mut sent: u64 = 0;
@@ -857,8 +1034,16 @@ fn forward(
                 break;
             }
         }
+        if let Some((chunk, _)) = throttle {
+            want = want.min(usize::try_from(chunk).unwrap_or(usize::MAX));
+        }
         let n = body.read(&mut buf[..want])?;
         if n == 0 {
+            if let Some(Fault::Endless { limit }) = fault
+                && !no_body
+            {
+                endless(shared, out, sent, *limit)?;
+            }
             return out.flush();
         }
         if let Some(at) = corrupt_at
@@ -870,16 +1055,40 @@ fn forward(
         out.write_all(&buf[..n])?;
         sent += n as u64;
         shared.body_bytes.fetch_add(n as u64, Ordering::SeqCst);
+        if let Some((_, gap)) = throttle {
+            out.flush()?;
+            pause(shared, gap);
+        }
     }
     // The cut (after a stall, if asked).
     out.flush()?;
     if let Some(stall) = stall {
-        let start = Instant::now();
-        while start.elapsed() < stall && !shared.stop.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        pause(shared, stall);
     }
     Ok(())
+}
+
+/// Sleeps for `d`, or until the proxy stops.
+fn pause(shared: &Shared, d: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < d && !shared.stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(20).min(d));
+    }
+}
+
+/// Pseudo-random bytes after a body, until the client goes away, the proxy
+/// stops, or `limit` body bytes in all were sent.
+fn endless(shared: &Shared, out: &mut TcpStream, mut sent: u64, limit: u64) -> io::Result<()> {
+    let noise = crate::image::pseudo_random(BUF, sent);
+    while sent < limit && !shared.stop.load(Ordering::SeqCst) {
+        let n = usize::try_from(limit - sent)
+            .unwrap_or(usize::MAX)
+            .min(noise.len());
+        out.write_all(&noise[..n])?;
+        sent += n as u64;
+        shared.body_bytes.fetch_add(n as u64, Ordering::SeqCst);
+    }
+    out.flush()
 }
 
 /// An `Authorization` value for HTTP Basic.
@@ -1028,6 +1237,50 @@ mod tests {
         assert!(headers.contains(&("location".into(), "http://storage.example/r?x=1".into())));
         assert_eq!(proxy.fired(), [2, 1, 1, 1]);
         assert_eq!(proxy.faults_fired(), 5);
+    }
+
+    #[test]
+    fn faults_that_reshape_the_response() {
+        let (up, _t) = echo_upstream();
+        let proxy = FaultProxy::start(
+            up,
+            vec![
+                Rule::get("/endless", Fault::Endless { limit: 100_000 }),
+                Rule::get("/huge", Fault::huge_headers(2 * FILLER_LINE)),
+                Rule::get("/swap", Fault::replace_body(&b"other bytes"[..])),
+                Rule::get("/slow", Fault::throttle(3, Duration::from_millis(1))),
+                Rule::get("/silent", Fault::hold(Duration::from_millis(100))),
+            ],
+        )
+        .expect("proxy");
+        let get = |path: &str| {
+            request(
+                proxy.addr(),
+                format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+            )
+        };
+        let (code, headers, body) = get("/endless");
+        assert_eq!(code, 200);
+        assert!(!headers.iter().any(|(k, _)| k == "content-length"));
+        assert_eq!(body.len(), 100_000, "the body, then noise up to the limit");
+        assert!(body.starts_with(b"GET /endless HTTP/1.1\n"));
+        let (_, headers, body) = get("/huge");
+        let fillers = headers.iter().filter(|(k, _)| k.starts_with("x-filler-"));
+        assert_eq!(fillers.count(), 2);
+        assert_eq!(body, b"GET /huge HTTP/1.1\n");
+        let (code, headers, body) = get("/swap");
+        assert_eq!((code, body.as_slice()), (200, &b"other bytes"[..]));
+        assert!(headers.contains(&("content-length".into(), "11".into())));
+        assert_eq!(get("/slow").2, b"GET /slow HTTP/1.1\n");
+        let mut s = TcpStream::connect(proxy.addr()).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s.write_all(b"GET /silent HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("write");
+        let mut all = Vec::new();
+        let _ = s.read_to_end(&mut all);
+        assert!(all.is_empty(), "no answer at all: {all:?}");
+        assert_eq!(proxy.fired(), [1, 1, 1, 1, 1]);
     }
 
     #[test]

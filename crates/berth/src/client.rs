@@ -11,9 +11,9 @@ use berth_manifest::{Descriptor, Limits, Manifest, MediaType, Platform};
 use berth_protocol::driver::{BlobSource, OutgoingBody, Runtime, Transport, drive};
 use berth_protocol::endpoint::{EndpointPolicy, canonical_registry};
 use berth_protocol::ops::{
-    BlobResponse, Catalog, DeleteManifest, FetchedManifest, GetBlob, GetManifest, HeadBlob,
-    ListReferrers, ListTags, ManifestAddress, ManifestRef, Ping, PushBlob, PushOutcome,
-    PutManifest, Referrers, Resolve, UploadPolicy,
+    BlobResponse, Catalog, Content, DeleteManifest, FetchedManifest, GetBlob, GetContent,
+    GetForeignBlob, GetManifest, HeadBlob, ListReferrers, ListTags, ManifestAddress, ManifestRef,
+    Ping, PushBlob, PushOutcome, PutManifest, Referrers, Resolve, Store, UploadPolicy,
 };
 use berth_protocol::retry::RetryPolicy;
 use berth_protocol::{CredentialProvider, Operation, Session, TransportError};
@@ -53,6 +53,9 @@ pub struct ClientBuilder {
     limits: Limits,
     progress: Option<Progress>,
     registries: Option<berth_protocol::mirror::Registries>,
+    cookies: Option<Arc<dyn berth_protocol::CookieJar>>,
+    allow_nondistributable: bool,
+    blob_info_cache: Option<crate::cache::BlobInfoCache>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -77,6 +80,9 @@ impl Default for ClientBuilder {
             limits: Limits::default(),
             progress: None,
             registries: None,
+            cookies: Some(Arc::new(crate::cookies::HostCookieJar::new())),
+            allow_nondistributable: false,
+            blob_info_cache: None,
         }
     }
 }
@@ -134,6 +140,41 @@ impl ClientBuilder {
         self
     }
 
+    /// Remembers where blobs were seen, in a cache that several processes
+    /// may share, and mounts blobs from other repositories of the same
+    /// registry instead of uploading them (see [`crate::cache`]). Off
+    /// unless set: the library opens no file on its own; the `berth`
+    /// command turns it on in [`crate::BlobInfoCache::default_dir`] unless
+    /// given `--no-cache`.
+    pub fn blob_info_cache(mut self, cache: crate::cache::BlobInfoCache) -> Self {
+        self.blob_info_cache = Some(cache);
+        self
+    }
+
+    /// Whether push and copy upload non-distributable (foreign) layers.
+    /// Off by default, as skopeo: such layers stay at their `urls`, and the
+    /// manifest still names them there.
+    pub fn allow_nondistributable(mut self, yes: bool) -> Self {
+        self.allow_nondistributable = yes;
+        self
+    }
+
+    /// Keeps cookies (on by default): each host's `Set-Cookie` goes back
+    /// to that host only, for registries behind load balancers that pin
+    /// sessions. `false` sends and keeps none.
+    pub fn cookies(mut self, enabled: bool) -> Self {
+        self.cookies = enabled.then(|| {
+            Arc::new(crate::cookies::HostCookieJar::new()) as Arc<dyn berth_protocol::CookieJar>
+        });
+        self
+    }
+
+    /// Keeps cookies in `jar` instead of a jar of the client's own.
+    pub fn cookie_jar(mut self, jar: Arc<dyn berth_protocol::CookieJar>) -> Self {
+        self.cookies = Some(jar);
+        self
+    }
+
     /// Receives progress events.
     pub fn progress(mut self, progress: Progress) -> Self {
         self.progress = Some(progress);
@@ -142,9 +183,12 @@ impl ClientBuilder {
 
     /// The client, over `transport`.
     pub fn build<T: Transport>(self, transport: T) -> Client<T> {
-        let session = Session::new(self.credentials, self.endpoints, seed())
+        let mut session = Session::new(self.credentials, self.endpoints, seed())
             .with_retry(self.retry)
             .with_user_agent(self.user_agent);
+        if let Some(jar) = self.cookies {
+            session = session.with_cookie_jar(jar);
+        }
         Client {
             inner: Arc::new(Inner {
                 transport,
@@ -155,6 +199,8 @@ impl ClientBuilder {
                 limits: self.limits,
                 progress: self.progress,
                 registries: self.registries,
+                allow_nondistributable: self.allow_nondistributable,
+                blob_info_cache: self.blob_info_cache,
             }),
         }
     }
@@ -177,6 +223,8 @@ struct Inner<T> {
     limits: Limits,
     progress: Option<Progress>,
     registries: Option<berth_protocol::mirror::Registries>,
+    allow_nondistributable: bool,
+    blob_info_cache: Option<crate::cache::BlobInfoCache>,
 }
 
 /// A registry client: cheap to clone, safe to share across tasks.
@@ -213,10 +261,21 @@ impl<T: Transport> Client<T> {
         self.inner.concurrency
     }
 
+    /// Whether a blob stays out of pushes and copies: a non-distributable
+    /// layer, unless the client was told to upload those.
+    pub(crate) fn leaves_behind(&self, descriptor: &Descriptor) -> bool {
+        descriptor.media_type.is_foreign() && !self.inner.allow_nondistributable
+    }
+
     pub(crate) fn emit(&self, event: Event) {
         if let Some(p) = &self.inner.progress {
             p.emit(event);
         }
+    }
+
+    /// The blob-info cache, when the client has one.
+    pub fn blob_info_cache(&self) -> Option<&crate::cache::BlobInfoCache> {
+        self.inner.blob_info_cache.as_ref()
     }
 
     /// Runs an operation; the registry is pinged first, once, to choose its
@@ -436,12 +495,98 @@ impl<T: Transport> Client<T> {
     /// Streams a blob to `sink`, verified as it arrives; a dropped
     /// connection resumes with `Range` from the last byte received (which
     /// was already hashed). `sink` sees each byte once.
+    ///
+    /// Where the bytes come from follows the descriptor: a manifest or
+    /// index from the manifest store and then the blob store; a foreign
+    /// layer from its `urls` in order (http(s) only, no registry
+    /// credentials sent there) and then the registry. A source that fails
+    /// before `sink` saw a byte is followed by the next; once `sink` has
+    /// bytes, its failure is the error (use a restartable sink, as
+    /// [`Client::pull`] does, to fall back after that too).
     pub async fn fetch_blob(
         &self,
         domain: &str,
         name: &str,
         descriptor: &Descriptor,
-        mut sink: impl FnMut(&[u8]) -> Result<(), Error>,
+        sink: impl FnMut(&[u8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut sink = FnSink {
+            write: sink,
+            written: false,
+        };
+        self.fetch_blob_into(domain, name, descriptor, &mut sink)
+            .await
+    }
+
+    /// [`Client::fetch_blob`] into a sink that can start again.
+    pub(crate) async fn fetch_blob_into<S: BlobSink>(
+        &self,
+        domain: &str,
+        name: &str,
+        descriptor: &Descriptor,
+        sink: &mut S,
+    ) -> Result<(), Error> {
+        if descriptor.media_type.is_manifest_or_index()
+            && descriptor.size <= self.inner.limits.manifest
+        {
+            let (content, _) = self
+                .run(
+                    domain,
+                    GetContent::new(
+                        domain,
+                        name,
+                        &descriptor.digest,
+                        Store::order_for(&descriptor.media_type),
+                        self.inner.limits,
+                    ),
+                    None,
+                )
+                .await?;
+            if content.bytes.len() as u64 != descriptor.size {
+                return Err(Error::Verify(format!(
+                    "{}: {} bytes where the descriptor says {}",
+                    descriptor.digest,
+                    content.bytes.len(),
+                    descriptor.size
+                )));
+            }
+            sink.write(&content.bytes)?;
+            self.emit(Event::BlobProgress {
+                digest: descriptor.digest.clone(),
+                done: descriptor.size,
+                total: descriptor.size,
+            });
+            return Ok(());
+        }
+        for url in &descriptor.urls {
+            match self
+                .stream_blob(Origin::Url(url), descriptor, &mut *sink)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    self.emit(Event::SourceFailed {
+                        digest: descriptor.digest.clone(),
+                        source: redact(url),
+                        reason: e.to_string(),
+                    });
+                    if !sink.restart()? {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        self.stream_blob(Origin::Registry { domain, name }, descriptor, sink)
+            .await
+    }
+
+    /// Streams a blob from one origin into `sink`, verified, resuming a
+    /// cut body from the last byte received.
+    async fn stream_blob<S: BlobSink>(
+        &self,
+        origin: Origin<'_>,
+        descriptor: &Descriptor,
+        sink: &mut S,
     ) -> Result<(), Error> {
         let mut verifier =
             berth_manifest::Verifier::new(descriptor.digest.clone(), descriptor.size)
@@ -449,16 +594,23 @@ impl<T: Transport> Client<T> {
         let mut received: u64 = 0;
         let mut resumes = 0u32;
         loop {
-            let (head, body) = self
-                .run(
-                    domain,
-                    GetBlob::new(domain, name, &descriptor.digest, received),
-                    None,
-                )
-                .await?;
+            let (head, body) = match origin {
+                Origin::Registry { domain, name } => {
+                    self.run(
+                        domain,
+                        GetBlob::new(domain, name, &descriptor.digest, received),
+                        None,
+                    )
+                    .await?
+                }
+                Origin::Url(url) => {
+                    self.run_unregistered(GetForeignBlob::new(url, received)?)
+                        .await?
+                }
+            };
             let mut body =
                 body.ok_or_else(|| Error::Usage("the blob response had no body".into()))?;
-            // A registry that ignored Range sends from 0: skip what we have.
+            // A server that ignored Range sends from 0: skip what we have.
             let mut skip = received - head.offset;
             let outcome = loop {
                 match next_chunk(&mut body).await {
@@ -477,7 +629,7 @@ impl<T: Transport> Client<T> {
                         verifier
                             .update(chunk)
                             .map_err(|e| Error::verify(&descriptor.digest, e))?;
-                        sink(chunk)?;
+                        sink.write(chunk)?;
                         received += chunk.len() as u64;
                         self.emit(Event::BlobProgress {
                             digest: descriptor.digest.clone(),
@@ -488,7 +640,11 @@ impl<T: Transport> Client<T> {
                 }
             };
             match outcome {
-                Ok(()) if received == descriptor.size => {
+                // Every byte arrived. A connection that broke after the
+                // last one (a `Content-Length` that overstates the body)
+                // changes nothing: the digest decides, and a resume from
+                // the end would ask for a range past it.
+                Ok(()) | Err(_) if received == descriptor.size => {
                     return verifier
                         .finish()
                         .map_err(|e| Error::verify(&descriptor.digest, e));
@@ -501,7 +657,7 @@ impl<T: Transport> Client<T> {
             }
             if resumes > MAX_RESUMES {
                 return Err(Error::Interrupted(format!(
-                    "blob {} from {domain}/{name} stopped at byte {received} of {} on {resumes} attempts",
+                    "blob {} from {origin} stopped at byte {received} of {} on {resumes} attempts",
                     descriptor.digest, descriptor.size
                 )));
             }
@@ -510,6 +666,73 @@ impl<T: Transport> Client<T> {
                 from: received,
             });
         }
+    }
+
+    /// Runs an operation that talks to no registry (a foreign layer's
+    /// URL): no ping, no registry endpoint.
+    async fn run_unregistered<O: Operation>(
+        &self,
+        mut op: O,
+    ) -> Result<(O::Output, Option<T::Body>), Error> {
+        Ok(drive(
+            &mut op,
+            &self.inner.session,
+            &self.inner.transport,
+            &TokioClock,
+            None,
+        )
+        .await?)
+    }
+
+    /// Where a copy reads a blob: a foreign layer's first URL that answers
+    /// (skipping `skip`), else the registry. The body is not verified here:
+    /// the destination registry checks the digest of what it is sent.
+    pub(crate) async fn copy_source<'d>(
+        &self,
+        src: &Reference,
+        d: &'d Descriptor,
+        skip: &[&str],
+    ) -> Result<(BlobResponse, Option<T::Body>, Option<&'d str>), Error> {
+        for url in d.urls.iter().filter(|u| !skip.contains(&u.as_str())) {
+            let tried = match GetForeignBlob::new(url, 0) {
+                Ok(op) => self.run_unregistered(op).await,
+                Err(e) => Err(e.into()),
+            };
+            match tried {
+                Ok((head, body)) => return Ok((head, body, Some(url))),
+                Err(e) => self.emit(Event::SourceFailed {
+                    digest: d.digest.clone(),
+                    source: redact(url),
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        let (head, body) = self
+            .blob_response(src.domain(), src.path(), &d.digest)
+            .await?;
+        Ok((head, body, None))
+    }
+
+    /// Small content by digest from the stores in `stores` order (for
+    /// content of unknown type: [`Store::Manifests`] then
+    /// [`Store::Blobs`], as containerd asks), verified against the digest.
+    /// At most the larger of the manifest and config size limits is read.
+    pub async fn content(&self, reference: &Reference, stores: &[Store]) -> Result<Content, Error> {
+        let digest = reference
+            .digest()
+            .cloned()
+            .ok_or_else(|| Error::Usage(format!("{reference} names no digest")))?;
+        let limits = self.inner.limits;
+        let limits = limits.with_manifest(limits.manifest.max(limits.config));
+        self.try_sources(reference, |r| {
+            let digest = digest.clone();
+            Box::pin(async move {
+                let op = GetContent::new(r.domain(), r.path(), &digest, stores, limits);
+                let (c, _) = self.run(r.domain(), op, None).await?;
+                Ok(c)
+            })
+        })
+        .await
     }
 
     /// Checks that the registry accepts the client's credentials for it.
@@ -546,8 +769,26 @@ impl<T: Transport> Client<T> {
     }
 
     /// Pushes a blob from `source` (exists check first; mounted from
-    /// `mount_from` when given and possible).
+    /// `mount_from` when given and possible, else from a repository of the
+    /// same registry the blob-info cache names and a `HEAD` confirms; a
+    /// mount the registry refuses becomes an upload). With a cache, where
+    /// the blob now is gets recorded.
     pub async fn push_blob(
+        &self,
+        domain: &str,
+        name: &str,
+        descriptor: &Descriptor,
+        source: &dyn BlobSource,
+        mount_from: Option<&str>,
+    ) -> Result<BlobPush, Error> {
+        let pushed = self
+            .push_blob_once(domain, name, descriptor, source, mount_from)
+            .await?;
+        self.cache_seen(domain, name, [&descriptor.digest]);
+        Ok(pushed)
+    }
+
+    async fn push_blob_once(
         &self,
         domain: &str,
         name: &str,
@@ -561,6 +802,14 @@ impl<T: Transport> Client<T> {
             });
             return Ok(BlobPush::Existed);
         }
+        let cached = match mount_from {
+            Some(_) => None,
+            None => {
+                self.cached_mount_source(domain, name, &descriptor.digest)
+                    .await
+            }
+        };
+        let mount_from = mount_from.or(cached.as_deref());
         let mut op = PushBlob::new(
             domain,
             name,
@@ -678,6 +927,68 @@ impl<T: Transport> Client<T> {
     ) -> Result<(BlobResponse, Option<T::Body>), Error> {
         self.run(domain, GetBlob::new(domain, name, digest, 0), None)
             .await
+    }
+}
+
+/// Where a blob's bytes come from.
+#[derive(Debug, Clone, Copy)]
+enum Origin<'a> {
+    /// The registry's blob store.
+    Registry { domain: &'a str, name: &'a str },
+    /// A foreign layer's URL.
+    Url(&'a str),
+}
+
+impl fmt::Display for Origin<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Registry { domain, name } => write!(f, "{domain}/{name}"),
+            Origin::Url(url) => f.write_str(&redact(url)),
+        }
+    }
+}
+
+/// A URL as it may be shown: no credentials, no query values.
+pub(crate) fn redact(url: &str) -> String {
+    url.parse::<http::Uri>().map_or_else(
+        |_| "(invalid URL)".to_owned(),
+        |u| berth_protocol::redact_url(&u),
+    )
+}
+
+/// Where a streamed blob goes: each byte written once, in order.
+pub(crate) trait BlobSink {
+    /// The next bytes.
+    fn write(&mut self, chunk: &[u8]) -> Result<(), Error>;
+    /// Discards everything written so the blob can come again from its
+    /// first byte; `false` when this sink cannot.
+    fn restart(&mut self) -> Result<bool, Error>;
+}
+
+/// A caller's closure: restartable only while it has seen nothing.
+struct FnSink<F> {
+    write: F,
+    written: bool,
+}
+
+impl<F: FnMut(&[u8]) -> Result<(), Error>> BlobSink for FnSink<F> {
+    fn write(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        self.written |= !chunk.is_empty();
+        (self.write)(chunk)
+    }
+
+    fn restart(&mut self) -> Result<bool, Error> {
+        Ok(!self.written)
+    }
+}
+
+impl BlobSink for crate::layout::TempBlob {
+    fn write(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        crate::layout::TempBlob::write(self, chunk)
+    }
+
+    fn restart(&mut self) -> Result<bool, Error> {
+        crate::layout::TempBlob::restart(self).map(|()| true)
     }
 }
 

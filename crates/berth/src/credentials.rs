@@ -1,7 +1,9 @@
 //! Credentials as Docker and podman find them.
 //!
 //! Sources, in order; the first that has the registry wins:
-//! 1. explicit credentials given in code (or on the command line);
+//! 1. explicit credentials given in code (or on the command line), then
+//!    token sources given in code (credentials made at run time, see
+//!    [`berth_protocol::token_source`]);
 //! 2. `$REGISTRY_AUTH_FILE`, else `${XDG_RUNTIME_DIR}/containers/auth.json`;
 //! 3. `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
 //!
@@ -15,11 +17,12 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use berth_auth::{CredentialSource, Credentials, DockerConfig, Secret, docker_auth_key};
-use berth_protocol::CredentialProvider;
 use berth_protocol::endpoint::canonical_registry;
+use berth_protocol::{CredentialError, CredentialProvider, TokenSourceCredentials};
 
 use crate::error::Error;
 
@@ -76,6 +79,7 @@ impl CredentialFiles {
 /// client's life).
 pub struct DockerCredentials {
     explicit: HashMap<String, Credentials>,
+    token_sources: Vec<Arc<TokenSourceCredentials>>,
     files: CredentialFiles,
     cache: Mutex<HashMap<String, Option<Credentials>>>,
     /// Where `docker-credential-*` programs are looked up (`None`: `PATH`).
@@ -88,6 +92,7 @@ impl std::fmt::Debug for DockerCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DockerCredentials")
             .field("explicit", &self.explicit.keys().collect::<Vec<_>>())
+            .field("token_sources", &self.token_sources)
             .field("files", &self.files)
             .finish_non_exhaustive()
     }
@@ -98,6 +103,7 @@ impl DockerCredentials {
     pub fn new(files: CredentialFiles) -> Self {
         DockerCredentials {
             explicit: HashMap::new(),
+            token_sources: Vec::new(),
             files,
             cache: Mutex::new(HashMap::new()),
             helper_dir: None,
@@ -109,6 +115,13 @@ impl DockerCredentials {
     pub fn with(mut self, registry: &str, credentials: Credentials) -> Self {
         self.explicit
             .insert(canonical_registry(registry).to_owned(), credentials);
+        self
+    }
+
+    /// Credentials made at run time for the registries `source` names,
+    /// after explicit credentials and before any file.
+    pub fn with_token_source(mut self, source: TokenSourceCredentials) -> Self {
+        self.token_sources.push(Arc::new(source));
         self
     }
 
@@ -260,8 +273,29 @@ pub fn run_credential_helper(
 }
 
 impl CredentialProvider for DockerCredentials {
+    fn credentials_at(
+        &self,
+        registry: &str,
+        now: SystemTime,
+        margin: Duration,
+    ) -> Result<Option<Credentials>, CredentialError> {
+        let registry = canonical_registry(registry);
+        if let Some(c) = self.explicit.get(registry) {
+            return Ok(Some(c.clone()));
+        }
+        if let Some(source) = self.token_sources.iter().find(|s| s.answers_for(registry)) {
+            return source.credentials_at(registry, now, margin);
+        }
+        Ok(self.credentials(registry))
+    }
+
     fn credentials(&self, registry: &str) -> Option<Credentials> {
         let key = canonical_registry(registry).to_owned();
+        if !self.explicit.contains_key(&key)
+            && let Some(source) = self.token_sources.iter().find(|s| s.answers_for(&key))
+        {
+            return source.credentials(&key);
+        }
         if let Ok(cache) = self.cache.lock()
             && let Some(hit) = cache.get(&key)
         {

@@ -61,6 +61,8 @@ pub struct Report {
     pub bytes: u64,
     /// Manifests written or pushed.
     pub manifests: usize,
+    /// Non-distributable layers not uploaded: they stay at their `urls`.
+    pub blobs_left_at_urls: usize,
 }
 
 impl Report {
@@ -70,6 +72,14 @@ impl Report {
         self.blobs_mounted += other.blobs_mounted;
         self.bytes += other.bytes;
         self.manifests += other.manifests;
+        self.blobs_left_at_urls += other.blobs_left_at_urls;
+    }
+
+    fn left_at_urls() -> Report {
+        Report {
+            blobs_left_at_urls: 1,
+            ..Report::default()
+        }
     }
 }
 
@@ -189,6 +199,8 @@ where
                 let blobs = blobs_of(manifest);
                 let got = self.download_all(layout, reference, &blobs).await?;
                 report.add(&got);
+                self.cache_seen_blobs(reference.domain(), reference.path(), &blobs);
+                self.cache_pairs_from_layout(layout, manifest);
             }
             layout.write_blob_bytes(digest, manifest.raw())?;
             report.manifests += 1;
@@ -244,9 +256,7 @@ where
             // hash them again.
             let mut temp = layout.temp_blob_verified_by_caller(&d.digest, d.size)?;
             let r = self
-                .fetch_blob(reference.domain(), reference.path(), d, |chunk| {
-                    temp.write(chunk)
-                })
+                .fetch_blob_into(reference.domain(), reference.path(), d, &mut temp)
                 .await;
             match r.and_then(|()| temp.commit()) {
                 Ok(()) => break,
@@ -328,6 +338,9 @@ where
                 let blobs = blobs_of(&manifest);
                 let pushed: Vec<Report> = futures_util::stream::iter(blobs)
                     .map(|d| async move {
+                        if self.leaves_behind(&d) {
+                            return Ok(Report::left_at_urls());
+                        }
                         let source = FileBlob::new(layout.blob_path(&d.digest));
                         let outcome = self
                             .push_blob(reference.domain(), reference.path(), &d, &source, None)
@@ -354,6 +367,7 @@ where
                 for r in &pushed {
                     report.add(r);
                 }
+                self.cache_pairs_from_layout(layout, &manifest);
             }
             let digest = self
                 .put_manifest(reference.domain(), reference.path(), at, &manifest)
@@ -432,7 +446,8 @@ where
                     .await?;
                 }
             } else {
-                let copied: Vec<Report> = futures_util::stream::iter(blobs_of(manifest))
+                let blobs = blobs_of(manifest);
+                let copied: Vec<Report> = futures_util::stream::iter(blobs.iter().cloned())
                     .map(|d| async move { self.copy_blob(src, dst, &d).await })
                     .buffer_unordered(self.concurrency())
                     .try_collect()
@@ -440,6 +455,9 @@ where
                 for r in &copied {
                     report.add(r);
                 }
+                // With a cache: the blobs are in both repositories now.
+                self.cache_seen_blobs(src.domain(), src.path(), &blobs);
+                self.cache_seen_blobs(dst.domain(), dst.path(), &blobs);
             }
             let digest = self
                 .put_manifest(dst.domain(), dst.path(), at, manifest)
@@ -455,6 +473,9 @@ where
         dst: &Reference,
         d: &Descriptor,
     ) -> Result<Report, Error> {
+        if self.leaves_behind(d) {
+            return Ok(Report::left_at_urls());
+        }
         if self
             .blob_exists(dst.domain(), dst.path(), &d.digest)
             .await?
@@ -470,14 +491,14 @@ where
         let same_registry = berth_protocol::endpoint::canonical_registry(src.domain())
             == berth_protocol::endpoint::canonical_registry(dst.domain());
         let mut attempt = 0;
+        // A foreign layer's URLs that already gave a broken or wrong body.
+        let mut failed_urls: Vec<&str> = Vec::new();
         loop {
-            let (head, body) = self
-                .blob_response(src.domain(), src.path(), &d.digest)
-                .await?;
+            let (head, body, from_url) = self.copy_source(src, d, &failed_urls).await?;
             let body = body.ok_or_else(|| Error::Usage("the blob response had no body".into()))?;
             if head.offset != 0 {
                 return Err(Error::Verify(
-                    "the registry answered a whole-blob request with a range".into(),
+                    "the source answered a whole-blob request with a range".into(),
                 ));
             }
             let source = OnceStream::new(body_as_upload(body), d.size);
@@ -508,8 +529,19 @@ where
                         ..Report::default()
                     });
                 }
-                // A broken stream cannot be resent: copy the blob again.
-                Err(_) if attempt < 2 => attempt += 1,
+                // A broken stream cannot be resent: copy the blob again
+                // (from the next source, when a URL gave it).
+                Err(e) if attempt < 2 + d.urls.len() => {
+                    if let Some(url) = from_url {
+                        self.emit(Event::SourceFailed {
+                            digest: d.digest.clone(),
+                            source: crate::client::redact(url),
+                            reason: e.to_string(),
+                        });
+                        failed_urls.push(url);
+                    }
+                    attempt += 1;
+                }
                 Err(e) => return Err(e),
             }
         }

@@ -359,6 +359,28 @@ impl TempBlob {
         Ok(())
     }
 
+    /// Discards every byte written, to take the blob again from its first
+    /// byte (from another source, after one failed part-way).
+    pub fn restart(&mut self) -> Result<(), Error> {
+        use std::io::Seek;
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| Error::layout(&self.path, "restarted after commit"))?;
+        file.set_len(0).map_err(|e| Error::io(&self.path, e))?;
+        file.seek(io::SeekFrom::Start(0))
+            .map_err(|e| Error::io(&self.path, e))?;
+        if let Some(v) = self.verifier.take() {
+            let expected = v.expected().clone();
+            self.verifier = Some(
+                Verifier::new(expected.clone(), self.size)
+                    .map_err(|e| Error::verify(&expected, e))?,
+            );
+        }
+        self.written = 0;
+        Ok(())
+    }
+
     /// How many bytes were written (and verified so far).
     pub fn written(&self) -> u64 {
         self.written

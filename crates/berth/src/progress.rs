@@ -48,6 +48,22 @@ pub enum Event {
         /// The blob.
         digest: Digest,
     },
+    /// One source of a blob failed and the next is tried (a foreign
+    /// layer's URL, then the registry): nothing it sent was kept.
+    SourceFailed {
+        /// The blob.
+        digest: Digest,
+        /// The source that failed (a URL, credentials and query redacted).
+        source: String,
+        /// Why.
+        reason: String,
+    },
+    /// Something went wrong that did not stop the operation: a
+    /// blob-info cache file that was corrupt or could not be written, say.
+    Warning {
+        /// What happened, for a person.
+        message: String,
+    },
     /// A manifest was written or pushed.
     Manifest {
         /// Its digest.
