@@ -2,11 +2,16 @@
 //!
 //! - `ci`: everything CI checks, in order: formatting, clippy, tests, docs,
 //!   the dependency rules between layers, and a fuzz smoke run.
-//! - `fuzz [--seconds N] [TARGET...]`: runs cargo-fuzz targets.
+//! - `fuzz [--seconds N] [TARGET...]`: runs cargo-fuzz targets; a run of
+//!   every target records its time and executions in `fuzz/last-run.json`.
+//! - `reliability [--seconds N] [--no-fuzz]`: a full fuzz run, then the
+//!   hostile-registry suite with `BERTH_WRITE_RELIABILITY=1`, which writes
+//!   `RELIABILITY.md` from its own cases and `fuzz/last-run.json`.
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
+use std::process::{Command, Stdio};
+use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
 
@@ -22,6 +27,7 @@ fn main() -> Result<()> {
     match cmd.as_str() {
         "ci" => ci(rest),
         "fuzz" => fuzz_command(rest),
+        "reliability" => reliability(rest),
         "demo" => demo::run(&root()),
         "bench" => bench::run(&root(), rest.iter().any(|a| a == "--quick")),
         "registry" => registry(rest),
@@ -42,8 +48,9 @@ fn print_help() {
          commands:\n  \
          demo                        start a registry, push a sample, pull/inspect/copy it with berth\n  \
          ci                          fmt, clippy, tests, docs, layer checks, fuzz smoke\n  \
-         fuzz [--seconds N] [T...]   run cargo-fuzz targets (all by default, 60 s each)\n  \
-         bench [--quick]             pull/push/copy/resolve vs skopeo, oci-client and a curl floor; writes BENCHMARKS.md\n  \
+         fuzz [--seconds N] [T...]   run cargo-fuzz targets (all by default, 60 s each; a run of all records fuzz/last-run.json)\n  \
+         reliability [--seconds N] [--no-fuzz]   full fuzz run, then the hostile-registry suite; writes RELIABILITY.md\n  \
+         bench [--quick] [--parsers-only]  parsers (divan) and pull/push/copy/resolve vs skopeo, oci-client, a curl floor; writes BENCHMARKS.md\n  \
          registry start [--htpasswd USER:PASS]   run the real registry on 127.0.0.1 until Ctrl-C\n"
     );
 }
@@ -95,6 +102,9 @@ fn ci(args: &[String]) -> Result<()> {
             "warnings",
         ]),
     )?;
+    // The hostile-registry suite (crates/berth/tests/hostile.rs) is part of
+    // the workspace's tests: it asserts here, and writes RELIABILITY.md
+    // only under `cargo xtask reliability`.
     run("cargo test", cargo().args(["test", "--workspace"]))?;
     run(
         "cargo doc",
@@ -169,28 +179,8 @@ fn check_unsafe() -> Result<()> {
     collect_rs(&root().join("crates"), &mut files)?;
     for file in &files {
         let text = std::fs::read_to_string(file)?;
-        let lines: Vec<&str> = text.lines().collect();
-        for (i, line) in lines.iter().enumerate() {
-            let code = line.split("//").next().unwrap_or("");
-            // What needs a reason: an `unsafe` block and an `unsafe impl`.
-            // An `unsafe fn` declares a contract (its `# Safety` doc); the
-            // blocks that call it carry the reason.
-            let words: Vec<&str> = code
-                .split(|c: char| !c.is_alphanumeric() && c != '_')
-                .filter(|w| !w.is_empty())
-                .collect();
-            let needs_reason = words.windows(2).any(|w| w[0] == "unsafe" && w[1] == "impl")
-                || code.contains("unsafe {")
-                || code.trim_end().ends_with("unsafe");
-            if !needs_reason {
-                continue;
-            }
-            let explained = lines[i.saturating_sub(3)..=i]
-                .iter()
-                .any(|l| l.contains("SAFETY:"));
-            if !explained {
-                bad.push(format!("{}:{}: {}", file.display(), i + 1, line.trim()));
-            }
+        for (line, code) in unexplained_unsafe(&text) {
+            bad.push(format!("{}:{line}: {code}", file.display()));
         }
     }
     if !bad.is_empty() {
@@ -201,6 +191,36 @@ fn check_unsafe() -> Result<()> {
     }
     eprintln!("<== unsafe audit: {} files, all explained", files.len());
     Ok(())
+}
+
+/// The `unsafe` blocks and `unsafe impl`s in `text` with no `SAFETY:`
+/// comment on their line or the three above: (1-based line, trimmed line).
+fn unexplained_unsafe(text: &str) -> Vec<(usize, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut bad = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        // What needs a reason: an `unsafe` block and an `unsafe impl`.
+        // An `unsafe fn` declares a contract (its `# Safety` doc); the
+        // blocks that call it carry the reason.
+        let words: Vec<&str> = code
+            .split(|c: char| !c.is_alphanumeric() && c != '_')
+            .filter(|w| !w.is_empty())
+            .collect();
+        let needs_reason = words.windows(2).any(|w| w[0] == "unsafe" && w[1] == "impl")
+            || code.contains("unsafe {")
+            || code.trim_end().ends_with("unsafe");
+        if !needs_reason {
+            continue;
+        }
+        let explained = lines[i.saturating_sub(3)..=i]
+            .iter()
+            .any(|l| l.contains("SAFETY:"));
+        if !explained {
+            bad.push((i + 1, line.trim().to_owned()));
+        }
+    }
+    bad
 }
 
 /// The protocol core stays free of I/O: no runtime, HTTP stack or socket
@@ -316,7 +336,138 @@ fn fuzz_command(args: &[String]) -> Result<()> {
             targets.push(a.clone());
         }
     }
-    fuzz(&targets, seconds)
+    let runs = fuzz(&targets, seconds)?;
+    if targets.is_empty() {
+        record_fuzz_run(&runs, seconds)?;
+    }
+    Ok(())
+}
+
+/// `cargo xtask reliability`: a full fuzz run (unless `--no-fuzz`), then
+/// the hostile-registry suite, which writes `RELIABILITY.md`.
+fn reliability(args: &[String]) -> Result<()> {
+    if !args.iter().any(|a| a == "--no-fuzz") {
+        let seconds = parse_seconds(args)?.unwrap_or(60);
+        let runs = fuzz(&[], seconds)?;
+        record_fuzz_run(&runs, seconds)?;
+    }
+    run(
+        "hostile-registry suite (writes RELIABILITY.md)",
+        cargo()
+            .args(["test", "-p", "berth", "--test", "hostile"])
+            .env("BERTH_WRITE_RELIABILITY", "1"),
+    )?;
+    let report = root().join("RELIABILITY.md");
+    let text = std::fs::read_to_string(&report)
+        .with_context(|| format!("the suite did not write {}", report.display()))?;
+    if !text.contains("## Fuzzing") {
+        bail!("{} has no fuzzing section", report.display());
+    }
+    eprintln!("wrote {}", report.display());
+    Ok(())
+}
+
+/// What one fuzz target's run did, from libFuzzer's final statistics.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct FuzzRun {
+    target: String,
+    /// Seconds fuzzed (libFuzzer's `Done N runs in S second(s)`).
+    seconds: u64,
+    /// Inputs executed (`stat::number_of_executed_units`).
+    execs: u64,
+    /// Executions per second (`stat::average_exec_per_sec`).
+    execs_per_second: u64,
+    /// Inputs the run added to the corpus (`stat::new_units_added`).
+    new_units: u64,
+    /// Peak memory (`stat::peak_rss_mb`).
+    peak_rss_mb: u64,
+    /// Files in the corpus afterwards.
+    corpus: usize,
+}
+
+impl FuzzRun {
+    /// Reads one line of libFuzzer's output into the statistics.
+    fn read_line(&mut self, line: &str) {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("stat::") {
+            let Some((key, value)) = rest.split_once(':') else {
+                return;
+            };
+            let Ok(value) = value.trim().parse::<u64>() else {
+                return;
+            };
+            match key.trim() {
+                "number_of_executed_units" => self.execs = value,
+                "average_exec_per_sec" => self.execs_per_second = value,
+                "new_units_added" => self.new_units = value,
+                "peak_rss_mb" => self.peak_rss_mb = value,
+                _ => {}
+            }
+        } else if let Some(rest) = line.strip_prefix("Done ") {
+            // `Done 123456 runs in 61 second(s)`
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            if let [runs, "runs", "in", secs, ..] = words.as_slice() {
+                if let Ok(n) = runs.parse() {
+                    self.execs = self.execs.max(n);
+                }
+                if let Ok(s) = secs.parse() {
+                    self.seconds = s;
+                }
+            }
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "target": self.target,
+            "seconds": self.seconds,
+            "execs": self.execs,
+            "execs_per_second": self.execs_per_second,
+            "new_units": self.new_units,
+            "peak_rss_mb": self.peak_rss_mb,
+            "corpus": self.corpus,
+        })
+    }
+}
+
+/// Writes `fuzz/last-run.json`: when, how long per target, and what each
+/// target did. `RELIABILITY.md` quotes it.
+fn record_fuzz_run(runs: &[FuzzRun], seconds: u64) -> Result<()> {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let record = serde_json::json!({
+        "finished_utc": utc_date_time(now),
+        "seconds_per_target": seconds,
+        "crashes": 0,
+        "targets": runs.iter().map(FuzzRun::to_json).collect::<Vec<_>>(),
+    });
+    let path = root().join("fuzz/last-run.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&record)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("recorded the run in {}", path.display());
+    Ok(())
+}
+
+/// `YYYY-MM-DD HH:MM` (UTC) for seconds since the Unix epoch.
+fn utc_date_time(unix: u64) -> String {
+    let days = i64::try_from(unix / 86_400).unwrap_or(0);
+    let secs = unix % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        secs / 3600,
+        (secs % 3600) / 60
+    )
 }
 
 /// The cargo-fuzz targets declared in `fuzz/Cargo.toml`.
@@ -342,8 +493,9 @@ fn fuzz_targets() -> Result<Vec<String>> {
 
 /// Runs each target for `seconds`, starting from its seed corpus in
 /// `fuzz/seeds/<target>/` when there is one. A crash fails the run and
-/// leaves the input in `fuzz/artifacts/<target>/`.
-fn fuzz(only: &[String], seconds: u64) -> Result<()> {
+/// leaves the input in `fuzz/artifacts/<target>/`. Returns what each
+/// target did (libFuzzer's output is shown as it comes, and read).
+fn fuzz(only: &[String], seconds: u64) -> Result<Vec<FuzzRun>> {
     let have_cargo_fuzz = Command::new("cargo")
         .args(["fuzz", "--version"])
         .output()
@@ -358,6 +510,7 @@ fn fuzz(only: &[String], seconds: u64) -> Result<()> {
         }
     }
     let fuzz_dir = root().join("fuzz");
+    let mut runs = Vec::new();
     for target in targets
         .iter()
         .filter(|t| only.is_empty() || only.contains(t))
@@ -380,12 +533,135 @@ fn fuzz(only: &[String], seconds: u64) -> Result<()> {
         ]);
         let step = format!("fuzz {target} for {seconds} s");
         eprintln!("\n==> {step}");
-        let status = cmd
-            .status()
+        let mut child = cmd
+            .stderr(Stdio::piped())
+            .spawn()
             .with_context(|| format!("could not start `{step}`"))?;
+        let mut stats = FuzzRun {
+            target: target.clone(),
+            seconds,
+            ..FuzzRun::default()
+        };
+        if let Some(stderr) = child.stderr.take() {
+            let mut reader = std::io::BufReader::new(stderr);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let text = String::from_utf8_lossy(&line);
+                        eprint!("{text}");
+                        stats.read_line(&text);
+                    }
+                }
+            }
+        }
+        let status = child
+            .wait()
+            .with_context(|| format!("waiting for `{step}`"))?;
         if !status.success() {
             bail!("fuzz target `{target}` failed: see fuzz/artifacts/{target}/");
         }
+        stats.corpus = std::fs::read_dir(&corpus).map_or(0, |d| d.flatten().count());
+        eprintln!(
+            "<== {step}: {} executions in {} s ({}/s), corpus {}",
+            stats.execs, stats.seconds, stats.execs_per_second, stats.corpus
+        );
+        runs.push(stats);
     }
-    Ok(())
+    Ok(runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unsafe_block_without_a_reason_is_found() {
+        let text = "fn f(p: *const u8) -> u8 {\n    unsafe { *p }\n}\n";
+        assert_eq!(unexplained_unsafe(text), [(2, "unsafe { *p }".to_owned())]);
+    }
+
+    #[test]
+    fn an_unsafe_block_or_impl_with_a_safety_comment_passes() {
+        let text = "fn f(p: *const u8) -> u8 {\n    // SAFETY: the caller passes a valid pointer.\n    unsafe { *p }\n}\n\n// SAFETY: no interior mutability.\nunsafe impl Sync for S {}\n";
+        assert!(unexplained_unsafe(text).is_empty());
+    }
+
+    #[test]
+    fn a_reason_too_far_above_does_not_count() {
+        let text = "// SAFETY: too far away.\n\n\n\nlet x = unsafe {\n    *p\n};\n";
+        assert_eq!(
+            unexplained_unsafe(text),
+            [(5, "let x = unsafe {".to_owned())]
+        );
+    }
+
+    #[test]
+    fn unsafe_impls_and_trailing_unsafe_need_a_reason() {
+        let text = "unsafe impl Send for S {}\nlet y =\n    unsafe\n    { g() };\n";
+        assert_eq!(
+            unexplained_unsafe(text),
+            [
+                (1, "unsafe impl Send for S {}".to_owned()),
+                (3, "unsafe".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn comments_and_unsafe_fn_declarations_are_not_blocks() {
+        let text = "// an unsafe { block } in a comment\n/// # Safety\n/// p is valid.\npub unsafe fn g(p: *const u8) {}\n";
+        assert!(unexplained_unsafe(text).is_empty());
+    }
+
+    #[test]
+    fn the_crates_have_no_unexplained_unsafe() {
+        let mut files = Vec::new();
+        collect_rs(&root().join("crates"), &mut files).expect("the crates' sources");
+        assert!(!files.is_empty());
+        for file in &files {
+            let text = std::fs::read_to_string(file).expect("a source file");
+            assert_eq!(
+                unexplained_unsafe(&text),
+                [],
+                "{}: unsafe without a SAFETY: comment",
+                file.display()
+            );
+        }
+    }
+
+    #[test]
+    fn libfuzzer_final_stats_are_read() {
+        let mut run = FuzzRun::default();
+        for line in [
+            "#524288\tpulse  cov: 1234 ft: 5678 corp: 90/1Mb exec/s: 8738 rss: 60Mb",
+            "Done 3521043 runs in 61 second(s)",
+            "stat::number_of_executed_units: 3521043",
+            "stat::average_exec_per_sec:     57722",
+            "stat::new_units_added:          131",
+            "stat::slowest_unit_time_sec:    0",
+            "stat::peak_rss_mb:              74",
+        ] {
+            run.read_line(line);
+        }
+        assert_eq!(
+            (
+                run.seconds,
+                run.execs,
+                run.execs_per_second,
+                run.new_units,
+                run.peak_rss_mb
+            ),
+            (61, 3_521_043, 57_722, 131, 74)
+        );
+    }
+
+    #[test]
+    fn dates_are_utc_civil_dates() {
+        assert_eq!(utc_date_time(0), "1970-01-01 00:00");
+        assert_eq!(utc_date_time(951_782_400 + 3_660), "2000-02-29 01:01");
+        assert_eq!(utc_date_time(1_767_225_600), "2026-01-01 00:00");
+    }
 }
