@@ -4,16 +4,20 @@
 //!
 //! `cargo bench -p berth-benches --bench manifest`
 //!
-//! Targets: sha256 through `Digester` within 5% of `ring::digest::digest`;
-//! parsing at least 1.5x oci-spec.
+//! Targets, reported by `cargo xtask bench` from the medians: sha256 through
+//! `Digester` within 5% of `ring::digest::digest`; parsing at least 1.5x
+//! oci-spec.
 
 use std::hint::black_box;
+use std::sync::LazyLock;
+use std::time::Duration;
 
-use berth_benches::Bench;
 use berth_benches::corpus::Lcg;
 use berth_manifest::{
     Descriptor, Digest, Digester, ImageIndex, ImageManifest, Manifest, MediaType, Platform,
 };
+use divan::Bencher;
+use divan::counter::{BytesCount, BytesFormat};
 
 fn digest(g: &mut Lcg) -> Digest {
     Digest::parse(&format!("sha256:{}", g.hex(64))).expect("valid digest")
@@ -21,7 +25,7 @@ fn digest(g: &mut Lcg) -> Digest {
 
 /// A 100-layer image manifest as BuildKit writes one: layer descriptors
 /// with sizes, a few with annotations, and manifest annotations.
-fn manifest_100_layers() -> Vec<u8> {
+fn build_manifest_100_layers() -> Vec<u8> {
     let mut g = Lcg::new(7);
     let config = Descriptor::new(MediaType::OCI_CONFIG, digest(&mut g), 7023);
     let layers = (0..100)
@@ -57,7 +61,7 @@ fn manifest_100_layers() -> Vec<u8> {
 
 /// A 50-entry index: platforms with variants and OS versions, and
 /// attestation entries with their annotations.
-fn index_50_entries() -> Vec<u8> {
+fn build_index_50_entries() -> Vec<u8> {
     let mut g = Lcg::new(11);
     let platforms = [
         "linux/amd64",
@@ -102,7 +106,30 @@ fn index_50_entries() -> Vec<u8> {
         .bytes
 }
 
-fn digests(bench: &mut Bench) {
+/// The 100-layer manifest, checked once: both sides accept it and agree on
+/// what it holds.
+static MANIFEST: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    let manifest = build_manifest_100_layers();
+    let ours = ImageManifest::from_slice(&manifest).expect("berth parses the manifest");
+    let theirs: oci_spec::image::ImageManifest =
+        serde_json::from_slice(&manifest).expect("oci-spec parses the manifest");
+    assert_eq!(ours.layers.len(), theirs.layers().len());
+    assert_eq!(ours.layers[42].size, theirs.layers()[42].size());
+    manifest
+});
+
+/// The 50-entry index, checked the same way.
+static INDEX: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    let index = build_index_50_entries();
+    let ours = ImageIndex::from_slice(&index).expect("berth parses the index");
+    let theirs: oci_spec::image::ImageIndex =
+        serde_json::from_slice(&index).expect("oci-spec parses the index");
+    assert_eq!(ours.manifests.len(), theirs.manifests().len());
+    index
+});
+
+/// 64 MiB of deterministic bytes, checked once: berth's digest is ring's.
+static BLOB: LazyLock<Vec<u8>> = LazyLock::new(|| {
     let len = 64 * 1024 * 1024;
     let mut g = Lcg::new(3);
     let buf: Vec<u8> = (0..len)
@@ -118,105 +145,142 @@ fn digests(bench: &mut Bench) {
         ring_hex,
         "same digest as ring"
     );
-
-    let peer = bench.measure("ring::digest::digest sha256 64 MiB", len, || {
-        ring::digest::digest(&ring::digest::SHA256, black_box(&buf)).as_ref()[0]
-    });
-    let whole = bench.measure("berth Digester sha256 64 MiB (one update)", len, || {
-        let mut d = Digester::sha256();
-        d.update(black_box(&buf));
-        d.finish()
-    });
-    let streamed = bench.measure("berth Digester sha256 64 MiB (64 KiB chunks)", len, || {
-        let mut d = Digester::sha256();
-        for chunk in black_box(&buf).chunks(64 * 1024) {
-            d.update(chunk);
-        }
-        d.finish()
-    });
-    bench.throughput(&peer);
-    bench.throughput(&whole);
-    bench.throughput(&streamed);
-    let r1 = bench.ratio(&whole, &peer);
-    let r2 = bench.ratio(&streamed, &peer);
-    let worst = r1.min(r2);
-    println!(
-        "manifest-digest/target: Digester within 5% of ring: {} (worst {:.1}%)",
-        if worst >= 0.95 { "met" } else { "NOT met" },
-        (1.0 - worst) * 100.0
-    );
-}
-
-fn parsing(bench: &mut Bench) {
-    let manifest = manifest_100_layers();
-    let index = index_50_entries();
-    // Both sides accept both inputs, and agree on what they hold.
-    let ours = ImageManifest::from_slice(&manifest).expect("berth parses the manifest");
-    let theirs: oci_spec::image::ImageManifest =
-        serde_json::from_slice(&manifest).expect("oci-spec parses the manifest");
-    assert_eq!(ours.layers.len(), theirs.layers().len());
-    assert_eq!(ours.layers[42].size, theirs.layers()[42].size());
-    let ours = ImageIndex::from_slice(&index).expect("berth parses the index");
-    let theirs: oci_spec::image::ImageIndex =
-        serde_json::from_slice(&index).expect("oci-spec parses the index");
-    assert_eq!(ours.manifests.len(), theirs.manifests().len());
-    println!(
-        "manifest-parse/inputs: 100-layer manifest {} bytes, 50-entry index {} bytes",
-        manifest.len(),
-        index.len()
-    );
-
-    let m_ours = bench.measure("berth ImageManifest::from_slice (100 layers)", 1, || {
-        ImageManifest::from_slice(black_box(&manifest))
-            .map(|m| m.layers.len())
-            .unwrap_or(0)
-    });
-    let m_full = bench.measure("berth Manifest::from_bytes (100 layers)", 1, || {
-        Manifest::from_bytes(black_box(&manifest), Some(MediaType::OCI_MANIFEST.as_str()))
-            .map(|m| m.layers().len())
-            .unwrap_or(0)
-    });
-    let m_peer = bench.measure("oci-spec ImageManifest (100 layers)", 1, || {
-        serde_json::from_slice::<oci_spec::image::ImageManifest>(black_box(&manifest))
-            .map(|m| m.layers().len())
-            .unwrap_or(0)
-    });
-    let i_ours = bench.measure("berth ImageIndex::from_slice (50 entries)", 1, || {
-        ImageIndex::from_slice(black_box(&index))
-            .map(|m| m.manifests.len())
-            .unwrap_or(0)
-    });
-    let i_full = bench.measure("berth Manifest::from_bytes (50 entries)", 1, || {
-        Manifest::from_bytes(black_box(&index), Some(MediaType::OCI_INDEX.as_str()))
-            .map(|m| m.manifests().len())
-            .unwrap_or(0)
-    });
-    let i_peer = bench.measure("oci-spec ImageIndex (50 entries)", 1, || {
-        serde_json::from_slice::<oci_spec::image::ImageIndex>(black_box(&index))
-            .map(|m| m.manifests().len())
-            .unwrap_or(0)
-    });
-    let ratios = [
-        bench.ratio(&m_ours, &m_peer),
-        bench.ratio(&m_full, &m_peer),
-        bench.ratio(&i_ours, &i_peer),
-        bench.ratio(&i_full, &i_peer),
-    ];
-    let worst = ratios.iter().copied().fold(f64::INFINITY, f64::min);
-    println!(
-        "manifest-parse/target: berth parsing at least 1.5x oci-spec: {} (worst {worst:.2}x)",
-        if worst >= 1.5 { "met" } else { "NOT met" }
-    );
-}
+    buf
+});
 
 fn main() {
-    // `cargo bench --bench manifest -- manifest-parse` runs one group.
-    let mut parse = Bench::new("manifest-parse");
-    if parse.enabled() {
-        parsing(&mut parse);
+    // Throughput in MiB/s, as the end-to-end benches report it.
+    // At least half a second per bench, so a bench of microseconds takes
+    // thousands of samples and its median holds on a busy machine; divan's
+    // options on the command line (`--min-time`, `--sample-count`...) win.
+    divan::Divan::default()
+        .min_time(Duration::from_millis(500))
+        .bytes_format(BytesFormat::Binary)
+        .config_with_args()
+        .main();
+}
+
+/// Parsing a 100-layer image manifest.
+#[divan::bench_group]
+mod manifest_100_layers {
+    use super::*;
+
+    fn bytes() -> &'static [u8] {
+        &MANIFEST
     }
-    let mut digest = Bench::new("manifest-digest");
-    if digest.enabled() {
-        digests(&mut digest);
+
+    #[divan::bench]
+    fn berth_image_manifest_from_slice(bencher: Bencher<'_, '_>) {
+        let manifest = bytes();
+        bencher.counter(BytesCount::of_slice(manifest)).bench(|| {
+            ImageManifest::from_slice(black_box(manifest))
+                .map(|m| m.layers.len())
+                .unwrap_or(0)
+        });
+    }
+
+    /// Through the media-type dispatch a client uses.
+    #[divan::bench]
+    fn berth_manifest_from_bytes(bencher: Bencher<'_, '_>) {
+        let manifest = bytes();
+        bencher.counter(BytesCount::of_slice(manifest)).bench(|| {
+            Manifest::from_bytes(black_box(manifest), Some(MediaType::OCI_MANIFEST.as_str()))
+                .map(|m| m.layers().len())
+                .unwrap_or(0)
+        });
+    }
+
+    #[divan::bench]
+    fn oci_spec_image_manifest(bencher: Bencher<'_, '_>) {
+        let manifest = bytes();
+        bencher.counter(BytesCount::of_slice(manifest)).bench(|| {
+            serde_json::from_slice::<oci_spec::image::ImageManifest>(black_box(manifest))
+                .map(|m| m.layers().len())
+                .unwrap_or(0)
+        });
+    }
+}
+
+/// Parsing a 50-entry image index.
+#[divan::bench_group]
+mod index_50_entries {
+    use super::*;
+
+    fn bytes() -> &'static [u8] {
+        &INDEX
+    }
+
+    #[divan::bench]
+    fn berth_image_index_from_slice(bencher: Bencher<'_, '_>) {
+        let index = bytes();
+        bencher.counter(BytesCount::of_slice(index)).bench(|| {
+            ImageIndex::from_slice(black_box(index))
+                .map(|m| m.manifests.len())
+                .unwrap_or(0)
+        });
+    }
+
+    /// Through the media-type dispatch a client uses.
+    #[divan::bench]
+    fn berth_manifest_from_bytes(bencher: Bencher<'_, '_>) {
+        let index = bytes();
+        bencher.counter(BytesCount::of_slice(index)).bench(|| {
+            Manifest::from_bytes(black_box(index), Some(MediaType::OCI_INDEX.as_str()))
+                .map(|m| m.manifests().len())
+                .unwrap_or(0)
+        });
+    }
+
+    #[divan::bench]
+    fn oci_spec_image_index(bencher: Bencher<'_, '_>) {
+        let index = bytes();
+        bencher.counter(BytesCount::of_slice(index)).bench(|| {
+            serde_json::from_slice::<oci_spec::image::ImageIndex>(black_box(index))
+                .map(|m| m.manifests().len())
+                .unwrap_or(0)
+        });
+    }
+}
+
+/// SHA-256 of 64 MiB: berth's `Digester` against `ring::digest::digest`.
+/// One iteration takes tens of milliseconds, so fewer samples than divan's
+/// default 100 still give a steady median.
+#[divan::bench_group(sample_count = 15)]
+mod sha256_64_mib {
+    use super::*;
+
+    fn blob() -> &'static [u8] {
+        &BLOB
+    }
+
+    #[divan::bench]
+    fn ring_digest(bencher: Bencher<'_, '_>) {
+        let buf = blob();
+        bencher
+            .counter(BytesCount::of_slice(buf))
+            .bench(|| ring::digest::digest(&ring::digest::SHA256, black_box(buf)).as_ref()[0]);
+    }
+
+    #[divan::bench]
+    fn berth_digester_one_update(bencher: Bencher<'_, '_>) {
+        let buf = blob();
+        bencher.counter(BytesCount::of_slice(buf)).bench(|| {
+            let mut d = Digester::sha256();
+            d.update(black_box(buf));
+            d.finish()
+        });
+    }
+
+    /// As a blob stream arrives: 64 KiB at a time.
+    #[divan::bench]
+    fn berth_digester_64k_chunks(bencher: Bencher<'_, '_>) {
+        let buf = blob();
+        bencher.counter(BytesCount::of_slice(buf)).bench(|| {
+            let mut d = Digester::sha256();
+            for chunk in black_box(buf).chunks(64 * 1024) {
+                d.update(chunk);
+            }
+            d.finish()
+        });
     }
 }

@@ -2,67 +2,81 @@
 //! `distribution::Reference`, on the same 1,000 references in the same run.
 //!
 //! `cargo bench -p berth-benches --bench reference`
+//!
+//! One iteration parses the whole corpus; divan's throughput row gives
+//! references per second. `cargo xtask bench` reads the medians and reports
+//! berth's `parse_normalized` against oci-spec (target: at least 50x).
 
 use std::hint::black_box;
 use std::str::FromStr;
+use std::sync::LazyLock;
+use std::time::Duration;
 
-use berth_benches::{Bench, corpus};
+use berth_benches::corpus;
 use berth_reference::{Reference, ReferenceRef};
+use divan::Bencher;
+use divan::counter::ItemsCount;
 
-fn main() {
+/// The corpus, checked once before any measurement: both parsers must accept
+/// all of it, or the comparison is unfair (oci-spec refuses bracketed IPv6
+/// hosts, so the corpus has none).
+static REFS: LazyLock<Vec<String>> = LazyLock::new(|| {
     let refs = corpus::references(1000);
-    // Both parsers must accept the whole corpus, or the comparison is unfair
-    // (oci-spec refuses bracketed IPv6 hosts, so the corpus has none).
     for r in &refs {
         Reference::parse_normalized(r).unwrap_or_else(|e| panic!("berth refuses {r}: {e}"));
         oci_spec::distribution::Reference::from_str(r)
             .unwrap_or_else(|e| panic!("oci-spec refuses {r}: {e}"));
     }
-    let mut bench = Bench::new("reference");
-    if !bench.enabled() {
-        return;
-    }
-    let n = refs.len();
-    let normalized = bench.measure("berth parse_normalized", n, || {
-        refs.iter()
-            .map(|r| {
-                Reference::parse_normalized(black_box(r))
-                    .map(|r| r.path().len())
-                    .unwrap_or(0)
-            })
-            .sum::<usize>()
+    refs
+});
+
+fn main() {
+    LazyLock::force(&REFS);
+    // At least half a second per bench, so a bench of microseconds takes
+    // thousands of samples and its median holds on a busy machine; divan's
+    // options on the command line (`--min-time`, `--sample-count`...) win.
+    divan::Divan::default()
+        .min_time(Duration::from_millis(500))
+        .config_with_args()
+        .main();
+}
+
+/// Runs `parse` over the whole corpus per iteration, summing what it returns.
+fn over_corpus(bencher: Bencher<'_, '_>, parse: impl Fn(&str) -> usize + Sync) {
+    let refs: &[String] = &REFS;
+    bencher
+        .counter(ItemsCount::new(refs.len()))
+        .bench(move || refs.iter().map(|r| parse(black_box(r))).sum::<usize>());
+}
+
+#[divan::bench]
+fn berth_parse_normalized(bencher: Bencher<'_, '_>) {
+    over_corpus(bencher, |r| {
+        Reference::parse_normalized(r)
+            .map(|r| r.path().len())
+            .unwrap_or(0)
     });
-    bench.measure("berth parse (owned)", n, || {
-        refs.iter()
-            .map(|r| {
-                Reference::parse(black_box(r))
-                    .map(|r| r.path().len())
-                    .unwrap_or(0)
-            })
-            .sum::<usize>()
+}
+
+#[divan::bench]
+fn berth_parse_owned(bencher: Bencher<'_, '_>) {
+    over_corpus(bencher, |r| {
+        Reference::parse(r).map(|r| r.path().len()).unwrap_or(0)
     });
-    let borrowed = bench.measure("berth ReferenceRef::parse", n, || {
-        refs.iter()
-            .map(|r| {
-                ReferenceRef::parse(black_box(r))
-                    .map(|r| r.path().len())
-                    .unwrap_or(0)
-            })
-            .sum::<usize>()
+}
+
+#[divan::bench]
+fn berth_reference_ref_parse(bencher: Bencher<'_, '_>) {
+    over_corpus(bencher, |r| {
+        ReferenceRef::parse(r).map(|r| r.path().len()).unwrap_or(0)
     });
-    let peer = bench.measure("oci-spec Reference::from_str", n, || {
-        refs.iter()
-            .map(|r| {
-                oci_spec::distribution::Reference::from_str(black_box(r))
-                    .map(|r| r.repository().len())
-                    .unwrap_or(0)
-            })
-            .sum::<usize>()
+}
+
+#[divan::bench]
+fn oci_spec_from_str(bencher: Bencher<'_, '_>) {
+    over_corpus(bencher, |r| {
+        oci_spec::distribution::Reference::from_str(r)
+            .map(|r| r.repository().len())
+            .unwrap_or(0)
     });
-    let ratio = bench.ratio(&normalized, &peer);
-    bench.ratio(&borrowed, &peer);
-    println!(
-        "reference/target: berth parse_normalized at least 50x oci-spec: {}",
-        if ratio >= 50.0 { "met" } else { "NOT met" }
-    );
 }

@@ -7,9 +7,17 @@
 //!
 //! Each figure is the median of several runs with the min and max; wall
 //! time, CPU time and peak RSS of the client come from GNU time, the
-//! registry's CPU time from /proc. Writes BENCHMARKS.md and its plots
-//! (`docs/bench/*.svg`); `--quick` writes `target/BENCHMARKS-quick.md` and
-//! `target/bench-quick/*.svg` with smaller images.
+//! registry's CPU time from /proc.
+//!
+//! Before those, the parser layers: `cargo bench -p berth-benches` (divan),
+//! whose tables this reads back (the median column) to compute how many
+//! times faster berth is than each peer crate on the same inputs in the same
+//! run. The pairs compared, and the targets, are in [`PARSER_LAYERS`].
+//!
+//! Writes BENCHMARKS.md and its plots (`docs/bench/*.svg`); `--quick` writes
+//! `target/BENCHMARKS-quick.md` and `target/bench-quick/*.svg` with smaller
+//! images and shorter parser benches. `--parsers-only` runs only the parser
+//! benches and writes their section to `target/BENCHMARKS-parsers.md`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -297,6 +305,17 @@ fn build(root: &Path) -> Result<(PathBuf, PathBuf, PathBuf)> {
     ))
 }
 
+/// The commit measured, and whether the work tree had changes on top.
+fn berth_commit(root: &Path) -> String {
+    let commit = output("git", &["-C", s(root), "rev-parse", "--short=12", "HEAD"]);
+    let dirty = !output("git", &["-C", s(root), "status", "--porcelain"]).is_empty();
+    if dirty {
+        format!("{commit} (with uncommitted changes in the work tree)")
+    } else {
+        commit
+    }
+}
+
 /// The version of a package in a Cargo.lock.
 fn locked_version(lock: &Path, package: &str) -> String {
     let text = std::fs::read_to_string(lock).unwrap_or_default();
@@ -345,8 +364,13 @@ struct Seeded {
 }
 
 pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
+    if std::env::args().any(|a| a == "--parsers-only") {
+        return run_parsers_only(root, quick);
+    }
     let started = Instant::now();
     let (berth, resolve_many, peer) = build(root)?;
+    // The parser benches first, while no registry is running.
+    let parsers = run_parser_benches(root, quick)?;
     let skopeo_version = output("skopeo", &["--version"]);
     if skopeo_version.is_empty() {
         bail!("skopeo is not installed (Debian package `skopeo`)");
@@ -366,13 +390,7 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
         .collect::<Vec<_>>()
         .join(" ");
     let rustc_version = output("rustc", &["--version"]);
-    let commit = output("git", &["-C", s(root), "rev-parse", "--short=12", "HEAD"]);
-    let dirty = !output("git", &["-C", s(root), "status", "--porcelain"]).is_empty();
-    let commit = if dirty {
-        format!("{commit} (with uncommitted changes in the work tree)")
-    } else {
-        commit
-    };
+    let commit = berth_commit(root);
 
     // Runs per figure. The full run keeps to well under 20 minutes on 2 cores.
     let runs = if quick { 3 } else { 5 };
@@ -860,6 +878,7 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
         resolve_wall(OCI_CLIENT) / resolve_wall(BERTH),
         resolve_wall(SKOPEO) / resolve_wall(BERTH),
     ));
+    headline.push(parser_headline(&parsers)?);
     let _ = writeln!(md, "## Headline\n");
     for h in &headline {
         let _ = writeln!(md, "- {h}");
@@ -871,7 +890,7 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
     if quick {
         let _ = writeln!(
             md,
-            "A quick run: the targets are for the full images; the {} image stands in for 8 x 64 MiB here.\n",
+            "A quick run: the end-to-end targets are for the full images; the {} image stands in for 8 x 64 MiB here. The parser benches run with a shorter minimum time per bench.\n",
             img0.name
         );
     }
@@ -894,6 +913,9 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
         "| peak RSS of every berth pull under {TARGET_RSS_MIB:.0} MiB | {max_pull_rss:.1} MiB | {} |",
         met(max_pull_rss < TARGET_RSS_MIB)
     );
+    for row in parser_target_rows(&parsers)? {
+        let _ = writeln!(md, "{row}");
+    }
 
     // Method.
     let _ = writeln!(md, "\n## Setup and method\n");
@@ -1013,7 +1035,11 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
         );
     }
 
+    let _ = writeln!(md);
+    md.push_str(&parser_section(root, &parsers)?);
+
     std::fs::write(&md_path, md)?;
+    print_parser_ratios(&parsers)?;
     eprintln!("\nHeadline:");
     for h in &headline {
         eprintln!("- {h}");
@@ -1135,4 +1161,611 @@ fn plot(path: &Path, title: &str, mib: f64, rows: &[Row]) -> Result<()> {
         .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))?;
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// The parser layers: `cargo bench -p berth-benches`, read back from divan's
+// tables.
+
+/// The bench targets of `benches/benches/`, each printing one divan table.
+const PARSER_BENCHES: [&str; 3] = ["reference", "auth", "manifest"];
+
+/// A bench as divan's table shows it.
+#[derive(Debug, Clone, PartialEq)]
+struct DivanBench {
+    /// Its path in divan's tree, from the bench target down, joined with `/`
+    /// (`auth/parse/berth_parse_challenges/ecr`).
+    path: String,
+    /// The median time of one iteration, as divan prints it (`69.35 µs`).
+    median: String,
+    /// The same, in nanoseconds.
+    median_ns: f64,
+    /// The median throughput, as divan prints it (`14.41 Mitem/s`), when the
+    /// bench counts items or bytes.
+    throughput: Option<String>,
+}
+
+/// A time as divan prints it (`69.35 µs`), in nanoseconds.
+fn divan_duration_ns(text: &str) -> Option<f64> {
+    let (value, unit) = text.trim().split_once(' ')?;
+    let value: f64 = value.parse().ok()?;
+    let scale = match unit {
+        "ps" => 1e-3,
+        "ns" => 1.0,
+        "µs" | "us" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        "m" => 60e9,
+        "h" => 3600e9,
+        "d" => 86400e9,
+        _ => return None,
+    };
+    Some(value * scale)
+}
+
+/// Reads divan's tables out of a bench run's standard output.
+///
+/// Every row of a table has six columns separated by `│`: the tree with the
+/// name and the fastest time, then slowest, median, mean, samples and iters.
+/// The tree draws its branches with `│` too, so the columns are split from
+/// the right. A name at the left edge is a bench target; deeper names follow
+/// `├─ ` or `╰─ `, three characters per level. A name with a time after it
+/// is a bench (a leaf); one without is a group, or a bench run over `args`.
+/// A row with no name under a bench is that bench's throughput (or, with an
+/// allocation profiler, its allocations). Anything else (cargo's lines,
+/// blank lines) is not a row and is skipped.
+fn parse_divan(output: &str) -> Result<Vec<DivanBench>> {
+    let mut benches: Vec<DivanBench> = Vec::new();
+    let mut path: Vec<&str> = Vec::new();
+    // Whether the last named row was a bench, whose throughput may follow.
+    let mut after_leaf = false;
+    for line in output.lines() {
+        let columns: Vec<&str> = line.rsplitn(6, '│').collect();
+        let [_iters, _samples, _mean, median, _slowest, tree] = columns[..] else {
+            continue;
+        };
+        let median = median.trim();
+        let branch = tree.rfind("├─ ").or_else(|| tree.rfind("╰─ "));
+        let (depth, named) = match branch {
+            Some(at) => {
+                let start = at + "├─ ".len();
+                (tree[..start].chars().count() / 3, &tree[start..])
+            }
+            None if !tree.starts_with([' ', '│']) => (0, tree),
+            None => {
+                // A row under a bench: its throughput in the median column.
+                if after_leaf
+                    && median.ends_with("/s")
+                    && let Some(last) = benches.last_mut()
+                {
+                    last.throughput.get_or_insert_with(|| median.to_owned());
+                }
+                continue;
+            }
+        };
+        let mut words = named.split_whitespace();
+        let Some(name) = words.next() else {
+            bail!("a row of divan's table without a name: {line:?}");
+        };
+        path.truncate(depth);
+        path.push(name);
+        // The top row names the bench target and the columns.
+        after_leaf = depth > 0 && words.next().is_some();
+        if after_leaf {
+            let median_ns = divan_duration_ns(median)
+                .with_context(|| format!("divan's median {median:?} in {line:?}"))?;
+            benches.push(DivanBench {
+                path: path.join("/"),
+                median: median.to_owned(),
+                median_ns,
+                throughput: None,
+            });
+        }
+    }
+    Ok(benches)
+}
+
+/// A berth bench and the peer bench it is measured against, in the same run
+/// on the same inputs, named by their paths in divan's tree.
+struct Comparison {
+    /// What berth does, as the report shows it.
+    berth_label: &'static str,
+    berth: &'static str,
+    /// What the peer does.
+    peer_label: &'static str,
+    peer: &'static str,
+    /// Whether the layer's target applies to this comparison.
+    targeted: bool,
+}
+
+/// One parser layer and its peer crate.
+struct ParserLayer {
+    name: &'static str,
+    /// The peer crate, for its version from Cargo.lock.
+    peer_crate: &'static str,
+    /// What one iteration of these benches does.
+    inputs: &'static str,
+    /// The smallest peer-over-berth ratio every targeted comparison must
+    /// reach, and the target in words.
+    target: (f64, &'static str),
+    comparisons: &'static [Comparison],
+}
+
+const PARSER_LAYERS: &[ParserLayer] = &[
+    ParserLayer {
+        name: "references",
+        peer_crate: "oci-spec",
+        inputs: "one iteration parses the same 1,000 varied references (`berth_benches::corpus::references`)",
+        target: (
+            50.0,
+            "reference parsing (`Reference::parse_normalized`) at least 50x oci-spec",
+        ),
+        comparisons: &[
+            Comparison {
+                berth_label: "`Reference::parse_normalized`",
+                berth: "reference/berth_parse_normalized",
+                peer_label: "`distribution::Reference::from_str`",
+                peer: "reference/oci_spec_from_str",
+                targeted: true,
+            },
+            Comparison {
+                berth_label: "`Reference::parse` (owned)",
+                berth: "reference/berth_parse_owned",
+                peer_label: "`distribution::Reference::from_str`",
+                peer: "reference/oci_spec_from_str",
+                targeted: false,
+            },
+            Comparison {
+                berth_label: "`ReferenceRef::parse` (borrowed)",
+                berth: "reference/berth_reference_ref_parse",
+                peer_label: "`distribution::Reference::from_str`",
+                peer: "reference/oci_spec_from_str",
+                targeted: false,
+            },
+        ],
+    },
+    ParserLayer {
+        name: "challenges",
+        peer_crate: "http-auth",
+        inputs: "one iteration parses one `WWW-Authenticate` header as Docker Hub, GHCR or ECR sends it; the last row parses all three and reads realm, service and scope",
+        target: (
+            3.0,
+            "challenge parsing (`parse_challenges`) at least 3x http-auth on every input",
+        ),
+        comparisons: &[
+            Comparison {
+                berth_label: "`parse_challenges`, Docker Hub",
+                berth: "auth/parse/berth_parse_challenges/docker-hub",
+                peer_label: "`parse_challenges`, Docker Hub",
+                peer: "auth/parse/http_auth_parse_challenges/docker-hub",
+                targeted: true,
+            },
+            Comparison {
+                berth_label: "`parse_challenges`, GHCR",
+                berth: "auth/parse/berth_parse_challenges/ghcr",
+                peer_label: "`parse_challenges`, GHCR",
+                peer: "auth/parse/http_auth_parse_challenges/ghcr",
+                targeted: true,
+            },
+            Comparison {
+                berth_label: "`parse_challenges`, ECR",
+                berth: "auth/parse/berth_parse_challenges/ecr",
+                peer_label: "`parse_challenges`, ECR",
+                peer: "auth/parse/http_auth_parse_challenges/ecr",
+                targeted: true,
+            },
+            Comparison {
+                berth_label: "`parse_challenges_into` (reused `Vec`), Docker Hub",
+                berth: "auth/parse/berth_parse_challenges_into/docker-hub",
+                peer_label: "`parse_challenges`, Docker Hub",
+                peer: "auth/parse/http_auth_parse_challenges/docker-hub",
+                targeted: false,
+            },
+            Comparison {
+                berth_label: "`parse_challenges_into` (reused `Vec`), GHCR",
+                berth: "auth/parse/berth_parse_challenges_into/ghcr",
+                peer_label: "`parse_challenges`, GHCR",
+                peer: "auth/parse/http_auth_parse_challenges/ghcr",
+                targeted: false,
+            },
+            Comparison {
+                berth_label: "`parse_challenges_into` (reused `Vec`), ECR",
+                berth: "auth/parse/berth_parse_challenges_into/ecr",
+                peer_label: "`parse_challenges`, ECR",
+                peer: "auth/parse/http_auth_parse_challenges/ecr",
+                targeted: false,
+            },
+            Comparison {
+                berth_label: "all three, parse + realm/service/scope",
+                berth: "auth/parse_and_read_params/berth",
+                peer_label: "all three, parse + realm/service/scope",
+                peer: "auth/parse_and_read_params/http_auth",
+                targeted: false,
+            },
+        ],
+    },
+    ParserLayer {
+        name: "manifests and indexes",
+        peer_crate: "oci-spec",
+        inputs: "one iteration parses a 100-layer OCI image manifest or a 50-entry OCI index (built by the bench, the same bytes for both sides); oci-spec's types through serde_json",
+        target: (
+            1.5,
+            "manifest and index parsing at least 1.5x oci-spec on every input",
+        ),
+        comparisons: &[
+            Comparison {
+                berth_label: "`ImageManifest::from_slice`, 100 layers",
+                berth: "manifest/manifest_100_layers/berth_image_manifest_from_slice",
+                peer_label: "`image::ImageManifest`, 100 layers",
+                peer: "manifest/manifest_100_layers/oci_spec_image_manifest",
+                targeted: true,
+            },
+            Comparison {
+                berth_label: "`Manifest::from_bytes`, 100 layers",
+                berth: "manifest/manifest_100_layers/berth_manifest_from_bytes",
+                peer_label: "`image::ImageManifest`, 100 layers",
+                peer: "manifest/manifest_100_layers/oci_spec_image_manifest",
+                targeted: true,
+            },
+            Comparison {
+                berth_label: "`ImageIndex::from_slice`, 50 entries",
+                berth: "manifest/index_50_entries/berth_image_index_from_slice",
+                peer_label: "`image::ImageIndex`, 50 entries",
+                peer: "manifest/index_50_entries/oci_spec_image_index",
+                targeted: true,
+            },
+            Comparison {
+                berth_label: "`Manifest::from_bytes`, 50 entries",
+                berth: "manifest/index_50_entries/berth_manifest_from_bytes",
+                peer_label: "`image::ImageIndex`, 50 entries",
+                peer: "manifest/index_50_entries/oci_spec_image_index",
+                targeted: true,
+            },
+        ],
+    },
+    ParserLayer {
+        name: "sha256",
+        peer_crate: "ring",
+        inputs: "one iteration hashes the same 64 MiB of bytes",
+        target: (
+            0.95,
+            "sha256 through berth's `Digester` within 5% of ring's raw digest",
+        ),
+        comparisons: &[
+            Comparison {
+                berth_label: "`Digester`, one update",
+                berth: "manifest/sha256_64_mib/berth_digester_one_update",
+                peer_label: "`digest::digest`",
+                peer: "manifest/sha256_64_mib/ring_digest",
+                targeted: true,
+            },
+            Comparison {
+                berth_label: "`Digester`, 64 KiB updates",
+                berth: "manifest/sha256_64_mib/berth_digester_64k_chunks",
+                peer_label: "`digest::digest`",
+                peer: "manifest/sha256_64_mib/ring_digest",
+                targeted: true,
+            },
+        ],
+    },
+];
+
+/// What one run of the parser benches measured.
+struct ParserReport {
+    benches: Vec<DivanBench>,
+    /// The arguments given to the bench binaries (divan's options).
+    divan_args: Vec<&'static str>,
+}
+
+impl ParserReport {
+    fn bench(&self, path: &str) -> Result<&DivanBench> {
+        self.benches
+            .iter()
+            .find(|b| b.path == path)
+            .with_context(|| {
+                format!("divan's output has no bench `{path}`: was it renamed in benches/benches/?")
+            })
+    }
+
+    /// The comparison's benches and how many times faster berth is (the
+    /// peer's median over berth's).
+    fn ratio(&self, c: &Comparison) -> Result<(&DivanBench, &DivanBench, f64)> {
+        let (ours, peer) = (self.bench(c.berth)?, self.bench(c.peer)?);
+        Ok((ours, peer, peer.median_ns / ours.median_ns))
+    }
+
+    /// Every ratio of a layer, lowest and highest, and the lowest of the
+    /// targeted ones.
+    fn layer_ratios(&self, layer: &ParserLayer) -> Result<(f64, f64, f64)> {
+        let (mut low, mut high, mut targeted) = (f64::INFINITY, 0.0_f64, f64::INFINITY);
+        for c in layer.comparisons {
+            let (_, _, r) = self.ratio(c)?;
+            low = low.min(r);
+            high = high.max(r);
+            if c.targeted {
+                targeted = targeted.min(r);
+            }
+        }
+        Ok((low, high, targeted))
+    }
+}
+
+/// Runs the parser benches (divan, in the bench profile) and reads their
+/// tables back. Their output goes on to the terminal as it comes.
+fn run_parser_benches(root: &Path, quick: bool) -> Result<ParserReport> {
+    use std::io::BufRead as _;
+
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut args = vec!["bench", "-p", "berth-benches"];
+    for bench in PARSER_BENCHES {
+        args.extend(["--bench", bench]);
+    }
+    // Divan's options after `--`: plain tables, and with `--quick` a tenth
+    // of the benches' half-second minimum each.
+    let mut divan_args = vec!["--color", "never"];
+    if quick {
+        divan_args.extend(["--min-time", "0.05"]);
+    }
+    args.push("--");
+    args.extend(&divan_args);
+    eprintln!("==> cargo {}", args.join(" "));
+    let mut child = Command::new(&cargo)
+        .current_dir(root)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("running cargo bench")?;
+    let mut output = String::new();
+    let stdout = child.stdout.take().context("cargo bench's stdout")?;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line?;
+        eprintln!("{line}");
+        output.push_str(&line);
+        output.push('\n');
+    }
+    if !child.wait()?.success() {
+        bail!("cargo bench -p berth-benches failed");
+    }
+    let report = ParserReport {
+        benches: parse_divan(&output)?,
+        divan_args,
+    };
+    // Every comparison must find its two benches before anything is written.
+    for layer in PARSER_LAYERS {
+        report.layer_ratios(layer)?;
+    }
+    Ok(report)
+}
+
+/// The ratios for the terminal, as the benches printed them before they ran
+/// on divan.
+fn print_parser_ratios(report: &ParserReport) -> Result<()> {
+    eprintln!("\nParsers (the peer's median over berth's; above 1: berth is faster):");
+    for layer in PARSER_LAYERS {
+        for c in layer.comparisons {
+            let (_, _, r) = report.ratio(c)?;
+            eprintln!(
+                "  {r:>7.2}x  {}: berth {} vs {} {}",
+                layer.name, c.berth_label, layer.peer_crate, c.peer_label
+            );
+        }
+        let (_, _, worst) = report.layer_ratios(layer)?;
+        let (min, what) = layer.target;
+        eprintln!(
+            "  target: {what}: {} (worst {worst:.2}x)",
+            if worst >= min { "met" } else { "NOT met" }
+        );
+    }
+    Ok(())
+}
+
+/// The headline line for the parsers: each layer's range of ratios.
+fn parser_headline(report: &ParserReport) -> Result<String> {
+    let mut parts = Vec::new();
+    for layer in PARSER_LAYERS {
+        let (low, high, _) = report.layer_ratios(layer)?;
+        let range = if format!("{low:.1}") == format!("{high:.1}") {
+            format!("{low:.1}x")
+        } else {
+            format!("{low:.1}x–{high:.1}x")
+        };
+        parts.push(format!("{} {range} {}", layer.name, layer.peer_crate));
+    }
+    Ok(format!(
+        "Parsers, berth vs the peer crate on the same inputs in one `cargo bench` run: {}.",
+        parts.join("; ")
+    ))
+}
+
+/// The parsers' rows of the targets table.
+fn parser_target_rows(report: &ParserReport) -> Result<Vec<String>> {
+    PARSER_LAYERS
+        .iter()
+        .map(|layer| {
+            let (_, _, worst) = report.layer_ratios(layer)?;
+            let (min, what) = layer.target;
+            let met = if worst >= min { "met" } else { "**not met**" };
+            let targeted = layer.comparisons.iter().filter(|c| c.targeted).count();
+            let measured = if targeted > 1 {
+                format!("worst {worst:.2}x")
+            } else {
+                format!("{worst:.2}x")
+            };
+            Ok(format!("| {what} | {measured} | {met} |"))
+        })
+        .collect()
+}
+
+/// The parser section of the report: how it was measured, then a table per
+/// layer.
+fn parser_section(root: &Path, report: &ParserReport) -> Result<String> {
+    let lock = root.join("Cargo.lock");
+    let mut md = String::new();
+    let _ = writeln!(md, "## Parsers\n");
+    let _ = writeln!(
+        md,
+        "`cargo bench -p berth-benches` (divan {}; run as `cargo bench -p berth-benches {}-- {}`, before the registries start): each berth bench and its peer's are sibling bench functions on the same inputs in the same run (`benches/benches/`). Times are divan's medians of one iteration; the throughput is divan's at the median. The ratio is the peer's median over berth's (above 1: berth is faster).",
+        locked_version(&lock, "divan"),
+        PARSER_BENCHES
+            .iter()
+            .map(|b| format!("--bench {b} "))
+            .collect::<String>(),
+        report.divan_args.join(" "),
+    );
+    for layer in PARSER_LAYERS {
+        let _ = writeln!(
+            md,
+            "\n### {} vs {} {}\n",
+            layer.name,
+            layer.peer_crate,
+            locked_version(&lock, layer.peer_crate)
+        );
+        let _ = writeln!(md, "{}.\n", capitalised(layer.inputs));
+        let _ = writeln!(
+            md,
+            "| berth | median | throughput | {} | median | throughput | berth vs {} |",
+            layer.peer_crate, layer.peer_crate
+        );
+        let _ = writeln!(md, "|---|---:|---:|---|---:|---:|---:|");
+        for c in layer.comparisons {
+            let (ours, peer, r) = report.ratio(c)?;
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {r:.2}x |",
+                c.berth_label,
+                ours.median,
+                ours.throughput.as_deref().unwrap_or("—"),
+                c.peer_label,
+                peer.median,
+                peer.throughput.as_deref().unwrap_or("—"),
+            );
+        }
+    }
+    Ok(md)
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// `cargo xtask bench --parsers-only`: the parser benches alone, no
+/// registries; writes `target/BENCHMARKS-parsers.md`.
+fn run_parsers_only(root: &Path, quick: bool) -> Result<()> {
+    let started = Instant::now();
+    let report = run_parser_benches(root, quick)?;
+    print_parser_ratios(&report)?;
+    let date = output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
+    let mut md = String::new();
+    let _ = writeln!(md, "# Benchmarks: parsers\n");
+    let _ = writeln!(
+        md,
+        "Generated by `cargo xtask bench --parsers-only{}` on {date}: the parser section of BENCHMARKS.md alone. Machine: {}; berth at git {}, {}.\n",
+        if quick { " --quick" } else { "" },
+        machine(),
+        berth_commit(root),
+        output("rustc", &["--version"]),
+    );
+    let _ = writeln!(md, "- {}\n", parser_headline(&report)?);
+    let _ = writeln!(md, "| target | measured | |");
+    let _ = writeln!(md, "|---|---:|---|");
+    for row in parser_target_rows(&report)? {
+        let _ = writeln!(md, "{row}");
+    }
+    let _ = writeln!(md);
+    md.push_str(&parser_section(root, &report)?);
+    let path = root.join("target/BENCHMARKS-parsers.md");
+    std::fs::write(&path, md)?;
+    eprintln!(
+        "wrote {} in {:.1} minutes",
+        path.display(),
+        started.elapsed().as_secs_f64() / 60.0
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A table as divan 0.1 prints it: groups, benches over `args`, and
+    /// throughput rows.
+    const TABLE: &str = "\
+     Running benches/auth.rs (target/release/deps/auth-1599c930235dd5e4)
+auth                               fastest       │ slowest       │ median        │ mean          │ samples │ iters
+├─ parse                                         │               │               │               │         │
+│  ├─ berth_parse_challenges                     │               │               │               │         │
+│  │  ├─ docker-hub                200.5 ns      │ 3.955 µs      │ 239.5 ns      │ 279.7 ns      │ 100     │ 100
+│  │  ╰─ ghcr                      165.4 ns      │ 8.629 µs      │ 205.2 ns      │ 281 ns        │ 100     │ 1600
+│  ╰─ http_auth_parse_challenges                 │               │               │               │         │
+│     ╰─ ghcr                      1.046 µs      │ 20.73 µs      │ 1.056 µs      │ 1.311 µs      │ 100     │ 200
+╰─ parse_and_read_params                         │               │               │               │         │
+   ├─ berth                        1.511 µs      │ 4.135 µs      │ 1.582 µs      │ 1.62 µs       │ 100     │ 100
+   │                               1.984 Mitem/s │ 725.4 Kitem/s │ 1.895 Mitem/s │ 1.851 Mitem/s │         │
+   ╰─ http_auth                    3.404 µs      │ 4.205 µs      │ 3.464 µs      │ 3.477 µs      │ 100     │ 100
+                                   881.1 Kitem/s │ 713.3 Kitem/s │ 865.9 Kitem/s │ 862.8 Kitem/s │         │
+
+reference                     fastest       │ slowest       │ median        │ mean          │ samples │ iters
+├─ berth_parse_normalized     68.38 µs      │ 139.8 µs      │ 69.35 µs      │ 73.79 µs      │ 100     │ 100
+│                             14.62 Mitem/s │ 7.151 Mitem/s │ 14.41 Mitem/s │ 13.55 Mitem/s │         │
+╰─ oci_spec_from_str          3.87 ms       │ 5.802 ms      │ 4.041 ms      │ 4.203 ms      │ 100     │ 100
+";
+
+    #[test]
+    fn reads_divan_tables() {
+        let benches = parse_divan(TABLE).expect("parses");
+        let got: Vec<(&str, &str, Option<&str>)> = benches
+            .iter()
+            .map(|b| (b.path.as_str(), b.median.as_str(), b.throughput.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "auth/parse/berth_parse_challenges/docker-hub",
+                    "239.5 ns",
+                    None
+                ),
+                ("auth/parse/berth_parse_challenges/ghcr", "205.2 ns", None),
+                (
+                    "auth/parse/http_auth_parse_challenges/ghcr",
+                    "1.056 µs",
+                    None
+                ),
+                (
+                    "auth/parse_and_read_params/berth",
+                    "1.582 µs",
+                    Some("1.895 Mitem/s")
+                ),
+                (
+                    "auth/parse_and_read_params/http_auth",
+                    "3.464 µs",
+                    Some("865.9 Kitem/s")
+                ),
+                (
+                    "reference/berth_parse_normalized",
+                    "69.35 µs",
+                    Some("14.41 Mitem/s")
+                ),
+                ("reference/oci_spec_from_str", "4.041 ms", None),
+            ]
+        );
+        let ns: Vec<f64> = benches.iter().map(|b| b.median_ns).collect();
+        let want = [239.5, 205.2, 1056.0, 1582.0, 3464.0, 69_350.0, 4_041_000.0];
+        for (got, want) in ns.iter().zip(want) {
+            assert!((got - want).abs() < want * 1e-9, "{got} != {want}");
+        }
+    }
+
+    #[test]
+    fn reads_divan_times() {
+        assert_eq!(divan_duration_ns("250 ps"), Some(0.25));
+        assert_eq!(divan_duration_ns("2 s"), Some(2e9));
+        assert_eq!(divan_duration_ns("12 parsecs"), None);
+        assert_eq!(divan_duration_ns("fast"), None);
+    }
 }
