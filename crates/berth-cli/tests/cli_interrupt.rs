@@ -7,7 +7,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use berth::Layout;
-use berth_testkit::image::{TestImage, write_layout};
+use berth_testkit::image::{TestImage, temporaries, write_layout};
 use berth_testkit::proxy::{Fault, FaultProxy, Rule};
 use berth_testkit::{Auth, Registry};
 
@@ -40,18 +40,6 @@ fn wait(child: &mut Child, limit: Duration) -> ExitStatus {
             panic!("berth did not exit within {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The files left in `DIR/.berth/` (temporaries; the index lock is not one).
-fn temporaries(dir: &Path) -> Vec<String> {
-    match std::fs::read_dir(dir.join(".berth")) {
-        Ok(entries) => entries
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|name| name != "index.lock")
-            .collect(),
-        Err(_) => Vec::new(),
     }
 }
 

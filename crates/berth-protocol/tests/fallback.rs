@@ -9,23 +9,21 @@ use std::sync::Arc;
 
 use berth_auth::{Credentials, Secret};
 use berth_manifest::{Limits, MediaType};
-use berth_protocol::driver::drive_blocking;
 use berth_protocol::endpoint::EndpointPolicy;
 use berth_protocol::ops::{
     GetContent, GetForeignBlob, ListTags, ManifestAddress, ManifestRef, OCTET_STREAM, Resolve,
     Store, foreign_url,
 };
 use berth_protocol::{Error, Operation, Session, StaticCredentials};
-use support::{Script, SimClock, sha256};
+use support::{Script, SimClock, T0, sha256};
 
-const T0: u64 = 1_700_000_000;
-
+/// Runs `op` at the shared start time.
 fn run<O: Operation>(
     op: &mut O,
     session: &mut Session,
     script: &Script,
 ) -> Result<O::Output, Error> {
-    drive_blocking(op, session, script, &SimClock::at(T0), None).map(|(out, _)| out)
+    support::run(op, session, script, &SimClock::at(T0))
 }
 
 fn by_digest(digest: &berth_reference::Digest) -> ManifestAddress {

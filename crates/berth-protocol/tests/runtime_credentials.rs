@@ -12,22 +12,10 @@ use berth_protocol::driver::drive_blocking;
 use berth_protocol::endpoint::EndpointPolicy;
 use berth_protocol::ops::{GetBlob, ListTags};
 use berth_protocol::{
-    AccessToken, CookieJar, CredentialError, Error, Operation, Session, TokenSource,
-    TokenSourceCredentials,
+    AccessToken, CookieJar, CredentialError, Error, Session, TokenSource, TokenSourceCredentials,
 };
 use http::{HeaderMap, HeaderValue, Uri};
-use support::{Chunks, Script, SimClock, sha256};
-
-const T0: u64 = 1_700_000_000;
-
-fn run<O: Operation>(
-    op: &mut O,
-    session: &mut Session,
-    script: &Script,
-    clock: &SimClock,
-) -> Result<O::Output, Error> {
-    drive_blocking(op, session, script, clock, None).map(|(out, _)| out)
-}
+use support::{Chunks, Script, SimClock, T0, run, sha256};
 
 /// `ya29.1`, `ya29.2`, ...: each an access token valid for two minutes
 /// from the time it is asked at.

@@ -15,20 +15,9 @@ use berth_protocol::ops::{
     Catalog, DeleteManifest, GetBlob, GetManifest, HeadBlob, ListReferrers, ListTags,
     ManifestAddress, ManifestRef, Ping, PushBlob, PushOutcome, Resolve, UploadPolicy,
 };
-use berth_protocol::{Error, Operation, Session, StaticCredentials};
+use berth_protocol::{Error, Session, StaticCredentials};
 use bytes::Bytes;
-use support::{Chunks, Script, SimClock, sha256};
-
-const T0: u64 = 1_700_000_000;
-
-fn run<O: Operation>(
-    op: &mut O,
-    session: &mut Session,
-    script: &Script,
-    clock: &SimClock,
-) -> Result<O::Output, Error> {
-    drive_blocking(op, session, script, clock, None).map(|(out, _)| out)
-}
+use support::{Chunks, Script, SimClock, T0, run, sha256};
 
 fn image_manifest(config: &[u8], layer: &[u8]) -> String {
     format!(

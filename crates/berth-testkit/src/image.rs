@@ -107,3 +107,16 @@ pub fn write_layout(dir: &Path, tag: &str, images: &[TestImage]) -> io::Result<D
     )?;
     Ok(top)
 }
+
+/// The files left in an OCI layout's `DIR/.berth/` (berth's temporaries;
+/// the index lock is not one): empty after any finished or failed run.
+pub fn temporaries(dir: &Path) -> Vec<String> {
+    match std::fs::read_dir(dir.join(".berth")) {
+        Ok(entries) => entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name != "index.lock")
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}

@@ -415,13 +415,7 @@ impl BlobInfoCache {
         let dir = &self.shared.dir;
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let lock_path = dir.join(LOCK_FILE);
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| Error::io(&lock_path, e))?;
-        lock.lock().map_err(|e| Error::io(&lock_path, e))?;
+        let lock = crate::layout::lock_file(&lock_path)?;
         let mut records = self.load();
         change(&mut records);
         let data = FileData {
@@ -437,7 +431,7 @@ impl BlobInfoCache {
         drop(f);
         let path = self.path();
         fs::rename(&temp, &path).map_err(|e| Error::io(&path, e))?;
-        // The lock is released when `lock` closes.
+        // The lock is released when its file closes.
         drop(lock);
         Ok(())
     }

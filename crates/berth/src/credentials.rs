@@ -233,6 +233,22 @@ impl DockerCredentials {
     }
 }
 
+/// Spawns `command`, trying again briefly on ETXTBSY: a program just
+/// written is still open for writing in a process that forked meanwhile,
+/// and that clears at once.
+pub(crate) fn spawn_retrying(command: &mut Command) -> std::io::Result<std::process::Child> {
+    let mut attempts = 0;
+    loop {
+        match command.spawn() {
+            Err(e) if e.raw_os_error() == Some(26) && attempts < 10 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Runs a credential helper (`docker-credential-<name>`) with `action`
 /// (`get`, `store`, `erase`) and `input` on its stdin; its output. A helper
 /// that exits without reading its input is answered by its exit status, not
@@ -244,25 +260,14 @@ pub fn run_credential_helper(
 ) -> Result<std::process::Output, Error> {
     let fail =
         |e: std::io::Error| Error::Credentials(format!("cannot run {}: {e}", program.display()));
-    let mut attempts = 0;
-    let mut child = loop {
-        match Command::new(program)
+    let mut child = spawn_retrying(
+        Command::new(program)
             .arg(action)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-        {
-            Ok(child) => break child,
-            // ETXTBSY: a helper just written is still open for writing in
-            // a process that forked meanwhile; it clears at once.
-            Err(e) if e.raw_os_error() == Some(26) && attempts < 10 => {
-                attempts += 1;
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(e) => return Err(fail(e)),
-        }
-    };
+            .stderr(Stdio::piped()),
+    )
+    .map_err(fail)?;
     if let Some(mut stdin) = child.stdin.take() {
         match stdin.write_all(input.as_bytes()) {
             Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(fail(e)),

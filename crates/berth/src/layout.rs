@@ -182,14 +182,7 @@ impl Layout {
         // Several processes (or tasks) may pull into one layout: the
         // read-modify-write of index.json holds an exclusive lock on
         // `.berth/index.lock` (released when the file closes).
-        let lock_path = self.root.join(".berth").join("index.lock");
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| Error::io(&lock_path, e))?;
-        lock.lock().map_err(|e| Error::io(&lock_path, e))?;
+        let _lock = lock_file(&self.root.join(".berth").join("index.lock"))?;
         let mut index = self.index()?;
         if let Some(name) = ref_name {
             descriptor
@@ -430,6 +423,19 @@ impl From<VerifyError> for Error {
     fn from(e: VerifyError) -> Self {
         Error::Verify(e.to_string())
     }
+}
+
+/// Opens (creating) `path` and holds an exclusive lock on it until the
+/// returned file is dropped: writers in other processes wait.
+pub(crate) fn lock_file(path: &Path) -> Result<File, Error> {
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    lock.lock().map_err(|e| Error::io(path, e))?;
+    Ok(lock)
 }
 
 /// Reads a file range for uploads.

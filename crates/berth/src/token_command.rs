@@ -106,25 +106,14 @@ impl CommandTokenSource {
 
     /// Runs the command: its exit status and (capped) output.
     fn run(&self) -> Result<(std::process::ExitStatus, Vec<u8>, Vec<u8>), CredentialError> {
-        let mut attempts = 0;
-        let mut child = loop {
-            match Command::new(&self.program)
+        let mut child = crate::credentials::spawn_retrying(
+            Command::new(&self.program)
                 .args(&self.args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-            {
-                Ok(child) => break child,
-                // ETXTBSY: a program just written is still open for
-                // writing in a process that forked meanwhile; it clears.
-                Err(e) if e.raw_os_error() == Some(26) && attempts < 10 => {
-                    attempts += 1;
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => return Err(self.error(format!("cannot run it: {e}"))),
-            }
-        };
+                .stderr(Stdio::piped()),
+        )
+        .map_err(|e| self.error(format!("cannot run it: {e}")))?;
         let read = |pipe: Option<Box<dyn Read + Send>>| {
             std::thread::spawn(move || {
                 let mut out = Vec::new();

@@ -13,7 +13,7 @@ use berth::protocol::auth::{Credentials, Secret};
 use berth::reference::Reference;
 use berth::{Client, ErrorKind, Layout, PullOptions, Report};
 use berth_hyper::HyperTransport;
-use berth_testkit::image::{TestImage, write_layout};
+use berth_testkit::image::{TestImage, temporaries, write_layout};
 use berth_testkit::proxy::{CORRUPT_MASK, Fault, FaultProxy, Recorded, Rule, basic_authorization};
 use berth_testkit::{Auth, Registry};
 
@@ -104,18 +104,6 @@ async fn push(
 
 fn blob_path(dir: &Path, digest: &str) -> PathBuf {
     dir.join("blobs/sha256").join(Pushed::hex(digest))
-}
-
-/// The files left in `DIR/.berth/` (temporaries; the index lock is not one).
-fn temporaries(dir: &Path) -> Vec<String> {
-    match std::fs::read_dir(dir.join(".berth")) {
-        Ok(entries) => entries
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|name| name != "index.lock")
-            .collect(),
-        Err(_) => Vec::new(),
-    }
 }
 
 fn ranges(requests: &[Recorded]) -> Vec<Option<String>> {

@@ -31,7 +31,7 @@ use berth::protocol::retry::RetryPolicy;
 use berth::reference::{Digest, Reference};
 use berth::{Client, Error, ErrorKind, Layout, MAX_INDEX_DEPTH, MAX_RESUMES, PullOptions};
 use berth_hyper::HyperTransport;
-use berth_testkit::image::{TestImage, pseudo_random, write_layout};
+use berth_testkit::image::{TestImage, pseudo_random, temporaries, write_layout};
 use berth_testkit::proxy::{Fault, FaultProxy, Recorded, Rule, basic_authorization};
 use berth_testkit::{Auth, Registry};
 
@@ -133,18 +133,6 @@ async fn push(
 
 // ---------------------------------------------------------------------
 // What reached the disk.
-
-/// The files left in `DIR/.berth/` (temporaries; the index lock is not one).
-fn temporaries(dir: &Path) -> Vec<String> {
-    match std::fs::read_dir(dir.join(".berth")) {
-        Ok(entries) => entries
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|name| name != "index.lock")
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
 
 /// Asserts that nothing was lost or corrupted at `dir`: `index.json`
 /// parses, every file under `blobs/` hashes to its name, no temporary is

@@ -104,6 +104,24 @@ fn content_type(parts: &Parts) -> Option<&str> {
     header_str(&parts.headers, header::CONTENT_TYPE)
 }
 
+/// The media type `Content-Type` states, without parameters.
+fn stated_media_type(parts: &Parts) -> Option<MediaType> {
+    let stated = MediaType::new(content_type(parts)?);
+    let essence = stated.essence();
+    (!essence.is_empty()).then(|| MediaType::new(&essence))
+}
+
+/// A failed check of content against its digest: a mismatch names both
+/// digests; anything else is content that could not be checked.
+fn verify_failure(what: &'static str, e: berth_manifest::VerifyError) -> Error {
+    match e {
+        berth_manifest::VerifyError::DigestMismatch { expected, actual } => {
+            Error::DigestMismatch { expected, actual }
+        }
+        other => Error::invalid(what, other),
+    }
+}
+
 fn header_digest(parts: &Parts) -> Result<Option<Digest>, Error> {
     match header_str(&parts.headers, "docker-content-digest") {
         None => Ok(None),
@@ -171,12 +189,9 @@ fn verify_manifest(
     };
     let digest = match expected {
         Some(expected) => {
-            manifest.verify(&expected).map_err(|e| match e {
-                berth_manifest::VerifyError::DigestMismatch { expected, actual } => {
-                    Error::DigestMismatch { expected, actual }
-                }
-                other => Error::invalid("manifest", other),
-            })?;
+            manifest
+                .verify(&expected)
+                .map_err(|e| verify_failure("manifest", e))?;
             expected
         }
         None => manifest.digest(),
@@ -343,10 +358,8 @@ fn blob_descriptor(parts: Parts, asked: &ManifestRef) -> Result<Next<Descriptor>
     }
     let size = content_length(&parts.headers)
         .ok_or_else(|| Error::invalid("blob HEAD", "no Content-Length to size the descriptor"))?;
-    let media_type = content_type(&parts)
-        .map(|t| t.split(';').next().unwrap_or(t).trim())
-        .filter(|t| !t.is_empty())
-        .map_or_else(|| MediaType::new(OCTET_STREAM), MediaType::new);
+    let media_type =
+        stated_media_type(&parts).unwrap_or_else(|| MediaType::from_static(OCTET_STREAM));
     Ok(Next::Done(Descriptor::new(media_type, asked.clone(), size)))
 }
 
@@ -659,17 +672,9 @@ impl Steps for GetContentSteps {
             Some(m) => m.verify(&self.digest),
             None => berth_manifest::Verifier::verify(&self.digest, body.len() as u64, &body),
         };
-        checked.map_err(|e| match e {
-            berth_manifest::VerifyError::DigestMismatch { expected, actual } => {
-                Error::DigestMismatch { expected, actual }
-            }
-            other => Error::invalid("content", other),
-        })?;
+        checked.map_err(|e| verify_failure("content", e))?;
         Ok(Next::Done(Content {
-            media_type: content_type(&parts)
-                .map(|t| t.split(';').next().unwrap_or(t).trim())
-                .filter(|t| !t.is_empty())
-                .map(MediaType::new),
+            media_type: stated_media_type(&parts),
             bytes: body,
             digest: self.digest.clone(),
             store,

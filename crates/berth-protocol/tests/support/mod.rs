@@ -353,3 +353,16 @@ pub fn sha256(data: &[u8]) -> berth_reference::Digest {
     d.update(data);
     d.finish()
 }
+
+/// The simulated start time the tests share (2023-11-14).
+pub const T0: u64 = 1_700_000_000;
+
+/// Runs `op` to its end over `script` with the blocking driver.
+pub fn run<O: berth_protocol::Operation>(
+    op: &mut O,
+    session: &mut berth_protocol::Session,
+    script: &Script,
+    clock: &SimClock,
+) -> Result<O::Output, berth_protocol::Error> {
+    berth_protocol::driver::drive_blocking(op, session, script, clock, None).map(|(out, _)| out)
+}
