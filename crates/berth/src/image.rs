@@ -217,16 +217,43 @@ where
         reference: &Reference,
         blobs: &[Descriptor],
     ) -> Result<Report, Error> {
-        let reports: Vec<Report> = futures_util::stream::iter(blobs.iter().cloned())
-            .map(|d| async move { self.download(layout, reference, &d).await })
-            .buffer_unordered(self.concurrency())
-            .try_collect()
-            .await?;
+        // Each blob is its own task, so the hashing and writing of
+        // several blobs run on every worker thread rather than on the
+        // thread polling the pull. Dropping the pull aborts them (the
+        // `JoinSet` goes with it), and each unfinished blob's temporary
+        // file goes with its task.
+        // A task notices its abort only at its next await, so the
+        // temporaries are removed here, as the pull is dropped.
+        let temporaries = Temporaries::default();
+        let _remove = RemoveOnDrop(temporaries.clone());
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut pending = blobs.iter().cloned();
         let mut total = Report::default();
-        for r in &reports {
-            total.add(r);
+        loop {
+            while tasks.len() < self.concurrency() {
+                let Some(d) = pending.next() else { break };
+                let (client, layout, reference, temporaries) = (
+                    self.clone(),
+                    layout.clone(),
+                    reference.clone(),
+                    temporaries.clone(),
+                );
+                tasks.spawn(
+                    async move { client.download(&layout, &reference, &d, &temporaries).await },
+                );
+            }
+            match tasks.join_next().await {
+                None => {
+                    temporaries.forget();
+                    return Ok(total);
+                }
+                Some(Ok(report)) => total.add(&report?),
+                Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Some(Err(e)) => {
+                    return Err(Error::Interrupted(format!("a blob download stopped: {e}")));
+                }
+            }
         }
-        Ok(total)
     }
 
     /// One blob into the layout, verified; a digest mismatch is retried
@@ -236,6 +263,7 @@ where
         layout: &Layout,
         reference: &Reference,
         d: &Descriptor,
+        temporaries: &Temporaries,
     ) -> Result<Report, Error> {
         if layout.has_blob(&d.digest, d.size) {
             self.emit(Event::BlobSkipped {
@@ -254,7 +282,8 @@ where
         loop {
             // fetch_blob verifies as the bytes stream; the file need not
             // hash them again.
-            let mut temp = layout.temp_blob_verified_by_caller(&d.digest, d.size)?;
+            let mut temp =
+                temporaries.create(|| layout.temp_blob_verified_by_caller(&d.digest, d.size))?;
             let r = self
                 .fetch_blob_into(reference.domain(), reference.path(), d, &mut temp)
                 .await;
@@ -545,5 +574,64 @@ where
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// The temporary files of one pull's blob downloads, removed when the
+/// pull is dropped: its tasks are aborted then, but each notices only at
+/// its next await, and the layout must be clean as soon as the pull is
+/// gone.
+#[derive(Debug, Clone, Default)]
+struct Temporaries(std::sync::Arc<std::sync::Mutex<TemporariesState>>);
+
+#[derive(Debug, Default)]
+struct TemporariesState {
+    paths: Vec<std::path::PathBuf>,
+    /// Set once every path was removed: no new file may be made.
+    closed: bool,
+}
+
+/// Held by the pull: removes its temporaries when dropped.
+struct RemoveOnDrop(Temporaries);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let mut state = (self.0)
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.closed = true;
+        for path in state.paths.drain(..) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl Temporaries {
+    /// Makes a temporary file (under the lock, so it is either recorded
+    /// before the pull goes or never made).
+    fn create(
+        &self,
+        make: impl FnOnce() -> Result<crate::layout::TempBlob, Error>,
+    ) -> Result<crate::layout::TempBlob, Error> {
+        let mut state = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if state.closed {
+            return Err(Error::Interrupted("the pull was dropped".into()));
+        }
+        let temp = make()?;
+        state.paths.push(temp.path().to_owned());
+        Ok(temp)
+    }
+
+    /// Every download finished: nothing to remove.
+    fn forget(&self) {
+        let mut state = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.paths.clear();
     }
 }
