@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use berth_hyper::{FailureKind, ProxyConfig, TransportFailure};
 use berth_protocol::TransportError;
-use berth_protocol::driver::OutgoingBody;
+use berth_protocol::driver::{OutgoingBody, Transport};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::Version;
@@ -46,7 +46,7 @@ async fn plain_http_streams_a_large_body_in_chunks() {
 }
 
 #[tokio::test]
-async fn tls_from_certs_d_negotiates_http2_and_reuses_the_connection() {
+async fn tls_from_certs_d_negotiates_http2_and_blobs_get_http1_connections() {
     let pki = Pki::new();
     let server = Server::start(
         Some(pki.server_config(false)),
@@ -77,6 +77,33 @@ async fn tls_from_certs_d_negotiates_http2_and_reuses_the_connection() {
         server.connections.load(Ordering::SeqCst),
         1,
         "both requests went over one pooled connection"
+    );
+    // Blob transfers take HTTP/1.1 connections of their own, one per
+    // transfer at a time, and reuse them too.
+    let blob_url = format!("https://localhost:{}/blob", server.port());
+    let blob = |url: String| {
+        http::Request::builder()
+            .uri(url)
+            .extension(berth_protocol::BlobTransfer)
+            .body(OutgoingBody::Empty)
+            .expect("request")
+    };
+    let (first, second) = tokio::join!(
+        transport.send(blob(blob_url.clone())),
+        transport.send(blob(blob_url.clone()))
+    );
+    for mut response in [first.expect("response"), second.expect("response")] {
+        assert_eq!(response.version(), Version::HTTP_11);
+        let (body, _) = read_all(response.body_mut()).await.expect("body");
+        assert_eq!(body, b"/blob");
+    }
+    let mut third = transport.send(blob(blob_url)).await.expect("response");
+    assert_eq!(third.version(), Version::HTTP_11);
+    read_all(third.body_mut()).await.expect("body");
+    assert_eq!(
+        server.connections.load(Ordering::SeqCst),
+        3,
+        "one HTTP/2 connection, and two HTTP/1.1 ones for two concurrent blobs"
     );
 }
 

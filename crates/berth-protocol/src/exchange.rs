@@ -187,6 +187,13 @@ impl Exchange {
         if let Some(cookie) = cx.session.cookie_header(&self.uri) {
             headers.insert(header::COOKIE, cookie);
         }
+        // Blob bytes, either way: a download (from the registry, a
+        // redirect's storage or a foreign URL) or an upload's body.
+        if matches!(self.body, RequestBody::Blob { .. })
+            || (self.method == Method::GET && matches!(self.subject, Subject::Blob))
+        {
+            builder = builder.extension(crate::op::BlobTransfer);
+        }
         let request = builder
             .body(self.body.clone())
             .map_err(|e| Error::invalid("request", e))?;

@@ -61,7 +61,7 @@ pub use error::{
     parse_diagnostics, redact_url,
 };
 pub use exchange::TOKEN_BODY_LIMIT;
-pub use op::{Action, Context, Operation, Request, RequestBody, TransportError};
+pub use op::{Action, BlobTransfer, Context, Operation, Request, RequestBody, TransportError};
 pub use session::{Anonymous, CredentialProvider, Session, StaticCredentials};
 pub use token_source::{
     AccessToken, CredentialError, StaticToken, TokenForm, TokenSource, TokenSourceCredentials,

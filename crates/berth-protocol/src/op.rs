@@ -27,6 +27,15 @@ use bytes::Bytes;
 use crate::error::Error;
 use crate::session::Session;
 
+/// Marks, in its extensions, a request that carries a blob's bytes (a
+/// blob download, or an upload's body). A transport may send such
+/// requests on connections of their own: berth-hyper sends them over
+/// HTTP/1.1, one connection per transfer, because on one multiplexed
+/// HTTP/2 connection large bodies queue behind each other's flow-control
+/// windows and the server's single writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct BlobTransfer;
+
 /// The body of a request the core asks to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

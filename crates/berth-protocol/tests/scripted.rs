@@ -188,6 +188,11 @@ fn mount_answered_202_falls_back_to_upload() {
     let (out, _) = drive_blocking(&mut op, &mut session, &s, &clock, Some(&blob)).expect("push");
     assert_eq!(out, PushOutcome::Uploaded);
     assert_eq!(s.seen()[1].body, blob.to_vec());
+    // The PUT carries the blob (a transport may give it a connection of
+    // its own); the POST that starts the session does not.
+    assert!(!s.seen()[0].blob_transfer);
+    assert!(s.seen()[1].blob_transfer);
+    assert!(p.seen().iter().all(|s| !s.blob_transfer), "pings are not");
     assert_eq!(
         s.seen()[1].header("content-type"),
         Some("application/octet-stream")
@@ -917,6 +922,10 @@ fn credentials_never_follow_a_redirect_to_another_host() {
         seen[2].header("authorization"),
         None,
         "no Authorization to storage.example"
+    );
+    assert!(
+        seen.iter().all(|s| s.blob_transfer),
+        "a blob download is a blob transfer, redirected or not"
     );
 }
 

@@ -25,6 +25,8 @@ pub struct Seen {
     pub url: String,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+    /// Marked as carrying a blob's bytes.
+    pub blob_transfer: bool,
 }
 
 impl Seen {
@@ -172,6 +174,10 @@ impl Script {
             url: url.clone(),
             headers: head.headers.clone(),
             body,
+            blob_transfer: head
+                .extensions
+                .get::<berth_protocol::BlobTransfer>()
+                .is_some(),
         });
         let expect = self
             .steps
