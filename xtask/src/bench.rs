@@ -167,6 +167,10 @@ struct Runner {
     work: PathBuf,
     /// Clock ticks per second (for /proc CPU times).
     tick: f64,
+    /// The berth CLI: every run of it gets `--no-cache`, or its
+    /// blob-location cache would turn pushes and copies into mounts of
+    /// what earlier runs sent.
+    berth: PathBuf,
 }
 
 impl Runner {
@@ -181,6 +185,7 @@ impl Runner {
             .arg(&out_file)
             .args(["-f", "%e %U %S %M"])
             .arg(program)
+            .args((program == self.berth).then_some("--no-cache"))
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -457,6 +462,7 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
     let runner = Runner {
         work: work.clone(),
         tick,
+        berth: berth.clone(),
     };
     let (src_host, dst_host, tls_host) = (src.host(), dst.host(), tls.host());
     let cert_dir = work.join("certs");
@@ -950,7 +956,7 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
     );
     let _ = writeln!(
         md,
-        "  - {skopeo_version}: `skopeo copy` (docker:// to oci: for pulls, oci: to docker:// with `--preserve-digests` for pushes, docker:// to docker:// for copies); its blob-info cache is removed before each run."
+        "  - {skopeo_version}: `skopeo copy` (docker:// to oci: for pulls, oci: to docker:// with `--preserve-digests` for pushes, docker:// to docker:// for copies); its blob-info cache is removed before each run. berth runs with `--no-cache` for the same reason."
     );
     let _ = writeln!(
         md,
