@@ -220,10 +220,8 @@ where
         // Each blob is its own task, so the hashing and writing of
         // several blobs run on every worker thread rather than on the
         // thread polling the pull. Dropping the pull aborts them (the
-        // `JoinSet` goes with it), and each unfinished blob's temporary
-        // file goes with its task.
-        // A task notices its abort only at its next await, so the
-        // temporaries are removed here, as the pull is dropped.
+        // `JoinSet` goes with it); a task notices that only at its next
+        // await, so `_remove` deletes their temporaries at once.
         let temporaries = Temporaries::default();
         let _remove = RemoveOnDrop(temporaries.clone());
         let mut tasks = tokio::task::JoinSet::new();
@@ -596,10 +594,7 @@ struct RemoveOnDrop(Temporaries);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
-        let mut state = (self.0)
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = self.0.state();
         state.closed = true;
         for path in state.paths.drain(..) {
             let _ = std::fs::remove_file(path);
@@ -608,16 +603,19 @@ impl Drop for RemoveOnDrop {
 }
 
 impl Temporaries {
+    fn state(&self) -> std::sync::MutexGuard<'_, TemporariesState> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Makes a temporary file (under the lock, so it is either recorded
     /// before the pull goes or never made).
     fn create(
         &self,
         make: impl FnOnce() -> Result<crate::layout::TempBlob, Error>,
     ) -> Result<crate::layout::TempBlob, Error> {
-        let mut state = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = self.state();
         if state.closed {
             return Err(Error::Interrupted("the pull was dropped".into()));
         }
@@ -628,10 +626,6 @@ impl Temporaries {
 
     /// Every download finished: nothing to remove.
     fn forget(&self) {
-        let mut state = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        state.paths.clear();
+        self.state().paths.clear();
     }
 }

@@ -507,7 +507,9 @@ pub(crate) fn open_range(path: &Path, offset: u64) -> io::Result<File> {
 mod tests {
     use super::*;
 
-    const MIB_16: usize = 16 << 20;
+    fn flush_every() -> usize {
+        usize::try_from(FLUSH_EVERY).expect("16 MiB fits a usize")
+    }
 
     /// Bytes no two offsets of which repeat within a blob.
     fn content(len: usize) -> Vec<u8> {
@@ -520,7 +522,7 @@ mod tests {
     fn a_blob_flushed_while_written_commits_whole() {
         let dir = tempfile::tempdir().expect("tmp");
         let layout = Layout::create(dir.path()).expect("layout");
-        let bytes = content(3 * MIB_16 + 12_345);
+        let bytes = content(3 * flush_every() + 12_345);
         let digest = Digester::sha256_of(&bytes);
         let mut temp = layout.temp_blob(&digest, bytes.len() as u64).expect("temp");
         for chunk in bytes.chunks(1 << 20) {
@@ -538,7 +540,7 @@ mod tests {
     fn a_restart_after_flushes_starts_from_nothing() {
         let dir = tempfile::tempdir().expect("tmp");
         let layout = Layout::create(dir.path()).expect("layout");
-        let bytes = content(2 * MIB_16 + 99);
+        let bytes = content(2 * flush_every() + 99);
         let digest = Digester::sha256_of(&bytes);
         let mut temp = layout.temp_blob(&digest, bytes.len() as u64).expect("temp");
         // Wrong bytes past a flush, then the right ones from the start.
