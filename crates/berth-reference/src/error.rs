@@ -94,12 +94,6 @@ impl ParseError {
         self
     }
 
-    /// The same error at another offset.
-    pub(crate) fn at(mut self, offset: usize) -> Self {
-        self.offset = offset;
-        self
-    }
-
     /// The class of the error.
     pub fn kind(&self) -> ErrorKind {
         self.kind

@@ -50,18 +50,9 @@ impl Layout {
     }
 }
 
-/// Parses `s` by the grammar alone (Go's `reference.Parse`).
+/// Parses `s` by the grammar alone (Go's `reference.Parse`), in one pass
+/// over the bytes.
 fn parse_layout(s: &str) -> Result<(Layout, Option<DigestRef<'_>>), ParseError> {
-    parse_layout_from(s, None)
-}
-
-/// [`parse_layout`], in one pass over the bytes. With `known_domain`, the
-/// first that many bytes are a domain already known valid (normalisation
-/// put it there) and are not checked again.
-fn parse_layout_from(
-    s: &str,
-    known_domain: Option<usize>,
-) -> Result<(Layout, Option<DigestRef<'_>>), ParseError> {
     let b = s.as_bytes();
     if b.is_empty() {
         return Err(ParseError::with_detail(
@@ -73,21 +64,37 @@ fn parse_layout_from(
     // With two or more components, the first is the domain when it fits
     // the domain grammar (Go's anchoredNameRegexp prefers that reading):
     // the grammar, run greedily, must stop exactly at a '/'.
-    let domain_len = match known_domain {
-        Some(n) => n,
-        None => match grammar::domain_prefix(b) {
-            Some(end) if b.get(end) == Some(&b'/') => end,
-            _ => 0,
-        },
+    let domain_len = match grammar::domain_prefix(b) {
+        Some(end) if b.get(end) == Some(&b'/') => end,
+        _ => 0,
     };
     let path_start = if domain_len == 0 { 0 } else { domain_len + 1 };
+    let (layout, digest) = parse_rest(s, path_start, 0)?;
+    Ok((
+        Layout {
+            domain_len,
+            ..layout
+        },
+        digest,
+    ))
+}
+
+/// Path, tag and digest of `s` from `path_start`, as a layout without its
+/// domain. `path_prefix_len` bytes of path that are not in `s` go before it
+/// (normalisation's `library/`), and count towards the path's length limit.
+fn parse_rest(
+    s: &str,
+    path_start: usize,
+    path_prefix_len: usize,
+) -> Result<(Layout, Option<DigestRef<'_>>), ParseError> {
+    let b = s.as_bytes();
     match scan_rest(b, path_start, false) {
         Ok((layout, digest_start, sha256_fast)) => {
-            let path_len = layout.name_len - path_start;
+            let path_len = layout.name_len - path_start + path_prefix_len;
             if path_len > PATH_MAX_LEN {
                 return Err(ParseError::with_detail(
                     ErrorKind::NameTooLong,
-                    path_start + PATH_MAX_LEN,
+                    path_start + PATH_MAX_LEN - path_prefix_len,
                     "the path after the domain is longer than 255 characters",
                 ));
             }
@@ -96,13 +103,7 @@ fn parse_layout_from(
                 Some(d) => Some(DigestRef::parse(&s[d..]).map_err(|e| e.shifted(d))?),
                 None => None,
             };
-            Ok((
-                Layout {
-                    domain_len,
-                    ..layout
-                },
-                digest,
-            ))
+            Ok((layout, digest))
         }
         Err((at, rule)) => {
             // Go lower-cases the input and tries again to tell "must be
@@ -295,46 +296,45 @@ impl Reference {
         }
         // Docker's split: the domain, then the rest as the user wrote it.
         let (domain, rest_at, library) = split_docker_domain(s);
-        let rest = &s[rest_at..];
-        let prefix_len = domain.len()
-            + 1
-            + if library {
-                OFFICIAL_REPO_PREFIX.len()
-            } else {
-                0
+        if domain != DOCKER_HUB_DOMAIN {
+            // Another registry: the input is already canonical, and the
+            // grammar alone reads it (a first component that is not a valid
+            // domain makes the whole name a path, as in Go).
+            return match parse_layout(s) {
+                Ok((layout, digest)) => Ok(Reference {
+                    text: s.into(),
+                    layout,
+                    digest: digest.map(|d| d.to_owned()),
+                }),
+                Err(e) => Err(normalized_error(&s[rest_at..], rest_at, e)),
             };
+        }
+        // Docker Hub: the rest is parsed where it is, and the canonical text
+        // is `docker.io/[library/]rest`.
+        let rest = &s[rest_at..];
+        let library_len = if library {
+            OFFICIAL_REPO_PREFIX.len()
+        } else {
+            0
+        };
+        let (layout, digest) = parse_rest(rest, 0, library_len)
+            .map_err(|e| normalized_error(rest, rest_at, e.shifted(rest_at)))?;
+        let prefix_len = DOCKER_HUB_DOMAIN.len() + 1 + library_len;
         let mut text = String::with_capacity(prefix_len + rest.len());
-        text.push_str(domain);
+        text.push_str(DOCKER_HUB_DOMAIN);
         text.push('/');
         if library {
             text.push_str(OFFICIAL_REPO_PREFIX);
         }
         text.push_str(rest);
-        // Docker Hub's domain, put there by us, needs no check.
-        let known = (rest_at == 0 || domain == DOCKER_HUB_DOMAIN).then_some(domain.len());
-        let (layout, digest) = match parse_layout_from(&text, known) {
-            Ok((layout, digest)) => (layout, digest.map(|d| d.to_owned())),
-            Err(e) => {
-                // Go refuses any uppercase letter before the first ':' of the
-                // rest first, whatever else is wrong. A reference that parses
-                // has none there, so the check is needed only on failure.
-                let remote = &rest[..memchr::memchr(b':', rest.as_bytes()).unwrap_or(rest.len())];
-                if let Some((at, _)) = remote.char_indices().find(|(_, c)| c.is_uppercase()) {
-                    return Err(ParseError::with_detail(
-                        ErrorKind::NameContainsUppercase,
-                        rest_at + at,
-                        "the repository path must be lowercase",
-                    ));
-                }
-                // Point the error into the caller's input, not our text.
-                let at = e.offset().saturating_sub(prefix_len) + rest_at;
-                return Err(e.at(at));
-            }
-        };
         Ok(Reference {
             text: text.into_boxed_str(),
-            layout,
-            digest,
+            layout: Layout {
+                domain_len: DOCKER_HUB_DOMAIN.len(),
+                name_len: prefix_len + layout.name_len,
+                tag_len: layout.tag_len,
+            },
+            digest: digest.map(|d| d.to_owned()),
         })
     }
 
@@ -515,6 +515,23 @@ impl Reference {
             return Ok(true);
         }
         crate::matching::path_match(pattern, self.familiar_name())
+    }
+}
+
+/// The error [`Reference::parse_normalized`] reports when the grammar
+/// refused `e`: Go refuses any uppercase letter in the rest (the input after
+/// its domain, which starts at `rest_at`) before its first `:` ahead of
+/// whatever else is wrong. A reference that parses has none there, so the
+/// check is needed only on failure.
+fn normalized_error(rest: &str, rest_at: usize, e: ParseError) -> ParseError {
+    let remote = &rest[..memchr::memchr(b':', rest.as_bytes()).unwrap_or(rest.len())];
+    match remote.char_indices().find(|(_, c)| c.is_uppercase()) {
+        Some((at, _)) => ParseError::with_detail(
+            ErrorKind::NameContainsUppercase,
+            rest_at + at,
+            "the repository path must be lowercase",
+        ),
+        None => e,
     }
 }
 
