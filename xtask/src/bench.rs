@@ -1475,6 +1475,8 @@ struct ParserReport {
     benches: Vec<DivanBench>,
     /// The arguments given to the bench binaries (divan's options).
     divan_args: Vec<&'static str>,
+    /// How many runs of the benches the figures are the middle of.
+    passes: usize,
 }
 
 impl ParserReport {
@@ -1510,9 +1512,44 @@ impl ParserReport {
     }
 }
 
-/// Runs the parser benches (divan, in the bench profile) and reads their
-/// tables back. Their output goes on to the terminal as it comes.
+/// How many times the parser benches run (once with `--quick`). Noise on a
+/// shared machine comes in bursts of seconds, longer than one bench's half
+/// second, so one run can catch a burst in berth's bench and not in its
+/// peer's, or the other way round; each bench's figure is the middle of its
+/// runs' medians.
+const PARSER_PASSES: usize = 3;
+
+/// Runs the parser benches (divan, in the bench profile) [`PARSER_PASSES`]
+/// times and reads their tables back. Their output goes on to the terminal
+/// as it comes.
 fn run_parser_benches(root: &Path, quick: bool) -> Result<ParserReport> {
+    let passes = if quick { 1 } else { PARSER_PASSES };
+    // Divan's options after `--`: plain tables, and with `--quick` a tenth
+    // of the benches' half-second minimum each.
+    let mut divan_args = vec!["--color", "never"];
+    if quick {
+        divan_args.extend(["--min-time", "0.05"]);
+    }
+    let mut runs = Vec::with_capacity(passes);
+    for pass in 1..=passes {
+        eprintln!("==> parser benches, pass {pass} of {passes}");
+        runs.push(parse_divan(&run_cargo_bench(root, &divan_args)?)?);
+    }
+    let report = ParserReport {
+        benches: middle_of_runs(runs)?,
+        divan_args,
+        passes,
+    };
+    // Every comparison must find its two benches before anything is written.
+    for layer in PARSER_LAYERS {
+        report.layer_ratios(layer)?;
+    }
+    Ok(report)
+}
+
+/// One `cargo bench -p berth-benches` of [`PARSER_BENCHES`], echoed to the
+/// terminal; its standard output.
+fn run_cargo_bench(root: &Path, divan_args: &[&str]) -> Result<String> {
     use std::io::BufRead as _;
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -1520,14 +1557,8 @@ fn run_parser_benches(root: &Path, quick: bool) -> Result<ParserReport> {
     for bench in PARSER_BENCHES {
         args.extend(["--bench", bench]);
     }
-    // Divan's options after `--`: plain tables, and with `--quick` a tenth
-    // of the benches' half-second minimum each.
-    let mut divan_args = vec!["--color", "never"];
-    if quick {
-        divan_args.extend(["--min-time", "0.05"]);
-    }
     args.push("--");
-    args.extend(&divan_args);
+    args.extend(divan_args);
     eprintln!("==> cargo {}", args.join(" "));
     let mut child = Command::new(&cargo)
         .current_dir(root)
@@ -1547,15 +1578,31 @@ fn run_parser_benches(root: &Path, quick: bool) -> Result<ParserReport> {
     if !child.wait()?.success() {
         bail!("cargo bench -p berth-benches failed");
     }
-    let report = ParserReport {
-        benches: parse_divan(&output)?,
-        divan_args,
+    Ok(output)
+}
+
+/// Each bench of the first run, as the run whose median is the middle one
+/// of all runs' medians for it (the lower middle for an even count) shows
+/// it. Every run must have every bench.
+fn middle_of_runs(mut runs: Vec<Vec<DivanBench>>) -> Result<Vec<DivanBench>> {
+    let Some(first) = runs.first() else {
+        bail!("no run of the parser benches");
     };
-    // Every comparison must find its two benches before anything is written.
-    for layer in PARSER_LAYERS {
-        report.layer_ratios(layer)?;
+    let paths: Vec<String> = first.iter().map(|b| b.path.clone()).collect();
+    let mut middle = Vec::with_capacity(paths.len());
+    for path in paths {
+        let mut found = Vec::with_capacity(runs.len());
+        for (i, run) in runs.iter_mut().enumerate() {
+            let at = run
+                .iter()
+                .position(|b| b.path == path)
+                .with_context(|| format!("run {} of the parser benches has no `{path}`", i + 1))?;
+            found.push(run.swap_remove(at));
+        }
+        found.sort_by(|a, b| a.median_ns.total_cmp(&b.median_ns));
+        middle.push(found.swap_remove((found.len() - 1) / 2));
     }
-    Ok(report)
+    Ok(middle)
 }
 
 /// The ratios for the terminal, as the benches printed them before they ran
@@ -1593,7 +1640,7 @@ fn parser_headline(report: &ParserReport) -> Result<String> {
         parts.push(format!("{} {range} {}", layer.name, layer.peer_crate));
     }
     Ok(format!(
-        "Parsers, berth vs the peer crate on the same inputs in one `cargo bench` run: {}.",
+        "Parsers, berth vs the peer crate on the same inputs in the same `cargo bench` runs: {}.",
         parts.join("; ")
     ))
 }
@@ -1625,13 +1672,25 @@ fn parser_section(root: &Path, report: &ParserReport) -> Result<String> {
     let _ = writeln!(md, "## Parsers\n");
     let _ = writeln!(
         md,
-        "`cargo bench -p berth-benches` (divan {}; run as `cargo bench -p berth-benches {}-- {}`, before the registries start): each berth bench and its peer's are sibling bench functions on the same inputs in the same run (`benches/benches/`). Times are divan's medians of one iteration; the throughput is divan's at the median. The ratio is the peer's median over berth's (above 1: berth is faster).",
+        "`cargo bench -p berth-benches` (divan {}; run as `cargo bench -p berth-benches {}-- {}`, {}, before the registries start): each berth bench and its peer's are sibling bench functions on the same inputs in the same run (`benches/benches/`). {} the throughput is divan's at that median. The ratio is the peer's time over berth's (above 1: berth is faster).",
         locked_version(&lock, "divan"),
         PARSER_BENCHES
             .iter()
             .map(|b| format!("--bench {b} "))
             .collect::<String>(),
         report.divan_args.join(" "),
+        match report.passes {
+            1 => "once".to_owned(),
+            n => format!("{n} times"),
+        },
+        if report.passes == 1 {
+            "Times are divan's medians of one iteration;".to_owned()
+        } else {
+            format!(
+                "Each time is the middle of the {} runs' medians of one iteration (noise on this machine comes in bursts of seconds, which can hit a bench in one run and its peer in another);",
+                report.passes
+            )
+        },
     );
     for layer in PARSER_LAYERS {
         let _ = writeln!(
@@ -1779,6 +1838,33 @@ reference                     fastest       │ slowest       │ median        
         for (got, want) in ns.iter().zip(want) {
             assert!((got - want).abs() < want * 1e-9, "{got} != {want}");
         }
+    }
+
+    #[test]
+    fn each_bench_is_its_middle_run() {
+        let bench = |path: &str, median: &str| DivanBench {
+            path: path.into(),
+            median: median.into(),
+            median_ns: divan_duration_ns(median).expect("a time"),
+            throughput: None,
+        };
+        let runs = vec![
+            vec![bench("a", "9 µs"), bench("b", "2 ms")],
+            vec![bench("b", "3 ms"), bench("a", "1 µs")],
+            vec![bench("a", "5 µs"), bench("b", "1 ms")],
+        ];
+        let middle = middle_of_runs(runs).expect("every run has every bench");
+        let got: Vec<(&str, &str)> = middle
+            .iter()
+            .map(|b| (b.path.as_str(), b.median.as_str()))
+            .collect();
+        assert_eq!(got, [("a", "5 µs"), ("b", "2 ms")]);
+
+        let one = middle_of_runs(vec![vec![bench("a", "7 ns")]]).expect("one run");
+        assert_eq!(one[0].median, "7 ns");
+        let missing = vec![vec![bench("a", "1 ns")], vec![bench("c", "1 ns")]];
+        assert!(middle_of_runs(missing).is_err());
+        assert!(middle_of_runs(Vec::new()).is_err());
     }
 
     #[test]
