@@ -179,6 +179,12 @@ impl Runner {
     fn timed(&self, program: &Path, args: &[&str], servers: &[u32]) -> Result<Sample> {
         let out_file = self.work.join("time.txt");
         let err_file = self.work.join("stderr.txt");
+        // Write back what earlier runs left dirty (pulled files, blobs the
+        // registries received) first, so no run pays for another's writeback.
+        let synced = Command::new("sync").status().context("running sync")?;
+        if !synced.success() {
+            bail!("sync failed: {synced}");
+        }
         let before = ticks(servers);
         let status = Command::new("/usr/bin/time")
             .arg("-o")
@@ -968,7 +974,7 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
     );
     let _ = writeln!(
         md,
-        "- Each figure: median of {runs} runs ({tag_runs} for tag resolution) with min – max of the wall time; the tools take turns within each run. Pulls go to a fresh directory, pushes and copies to a fresh repository each run. Wall time, client CPU (user + system) and peak RSS come from GNU time (for the floor and for process-per-tag loops, RSS is the largest single process); registry CPU is the registries' user + system time during the run, from /proc. Throughput is the image's layer bytes over the median wall time. The ratios are the peer's median wall time over berth's (above 1: berth is faster)."
+        "- Each figure: median of {runs} runs ({tag_runs} for tag resolution) with min – max of the wall time; the tools take turns within each run. Pulls go to a fresh directory, pushes and copies to a fresh repository each run, and before each timed run `sync` writes back what earlier runs left dirty, so no run pays for another's writeback. Wall time, client CPU (user + system) and peak RSS come from GNU time (for the floor and for process-per-tag loops, RSS is the largest single process); registry CPU is the registries' user + system time during the run, from /proc. Throughput is the image's layer bytes over the median wall time. The ratios are the peer's median wall time over berth's (above 1: berth is faster)."
     );
     let _ = writeln!(
         md,
