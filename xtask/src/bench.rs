@@ -1676,27 +1676,27 @@ fn parser_section(root: &Path, report: &ParserReport) -> Result<String> {
     let lock = root.join("Cargo.lock");
     let mut md = String::new();
     let _ = writeln!(md, "## Parsers\n");
+    let (how_often, times) = match report.passes {
+        1 => (
+            "once".to_owned(),
+            "Times are divan's medians of one iteration;".to_owned(),
+        ),
+        n => (
+            format!("{n} times"),
+            format!(
+                "Each time is the middle of the {n} runs' medians of one iteration (noise on this machine comes in bursts of seconds, which can hit a bench in one run and its peer in another);"
+            ),
+        ),
+    };
     let _ = writeln!(
         md,
-        "`cargo bench -p berth-benches` (divan {}; run as `cargo bench -p berth-benches {}-- {}`, {}, before the registries start): each berth bench and its peer's are sibling bench functions on the same inputs in the same run (`benches/benches/`). {} the throughput is divan's at that median. The ratio is the peer's time over berth's (above 1: berth is faster).",
+        "`cargo bench -p berth-benches` (divan {}; run as `cargo bench -p berth-benches {}-- {}`, {how_often}, before the registries start): each berth bench and its peer's are sibling bench functions on the same inputs in the same run (`benches/benches/`). {times} the throughput is divan's at that median. The ratio is the peer's time over berth's (above 1: berth is faster).",
         locked_version(&lock, "divan"),
         PARSER_BENCHES
             .iter()
             .map(|b| format!("--bench {b} "))
             .collect::<String>(),
         report.divan_args.join(" "),
-        match report.passes {
-            1 => "once".to_owned(),
-            n => format!("{n} times"),
-        },
-        if report.passes == 1 {
-            "Times are divan's medians of one iteration;".to_owned()
-        } else {
-            format!(
-                "Each time is the middle of the {} runs' medians of one iteration (noise on this machine comes in bursts of seconds, which can hit a bench in one run and its peer in another);",
-                report.passes
-            )
-        },
     );
     for layer in PARSER_LAYERS {
         let _ = writeln!(

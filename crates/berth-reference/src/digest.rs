@@ -279,7 +279,7 @@ impl<'a> DigestRef<'a> {
         // The digest nearly every manifest holds, checked in one vectorised
         // pass; anything else (or anything wrong) takes the general rules.
         let b = s.as_bytes();
-        if b.len() == 71 && b.starts_with(b"sha256:") && grammar::all_hex_lower(&b[7..]) {
+        if grammar::is_plain_sha256(b) {
             return Ok(DigestRef::sha256_unchecked(&s[7..]));
         }
         let Some(colon) = memchr::memchr(b':', b) else {

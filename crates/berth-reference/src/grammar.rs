@@ -245,6 +245,13 @@ pub(crate) fn all_hex_lower(b: &[u8]) -> bool {
     })
 }
 
+/// Whether `b` is the common digest: `sha256:` and 64 lowercase hex
+/// digits, checked in one vectorised pass.
+#[inline]
+pub(crate) fn is_plain_sha256(b: &[u8]) -> bool {
+    b.len() == 71 && b.starts_with(b"sha256:") && all_hex_lower(&b[7..])
+}
+
 /// Checks a tag: `[\w][\w.-]{0,127}`.
 pub fn check_tag(s: &str) -> Result<(), ParseError> {
     check_tag_bytes(s.as_bytes())

@@ -148,8 +148,7 @@ fn scan_rest(
             let t = &b[d..];
             // The common digest, sha256 with 64 lowercase hex digits, is
             // checked in one pass; anything else takes the general rules.
-            sha256_fast =
-                t.len() == 71 && t.starts_with(b"sha256:") && grammar::all_hex_lower(&t[7..]);
+            sha256_fast = grammar::is_plain_sha256(t);
             if !sha256_fast {
                 grammar::check_reference_digest_pattern(t).map_err(|(p, r)| (d + p, r))?;
             }
