@@ -90,6 +90,13 @@ pub enum Fault {
         /// How long to stay silent.
         stall: Duration,
     },
+    /// Wait `by` after reading the request's head, then forward it: a
+    /// registry slow to answer (as one that syncs each blob to disk before
+    /// answering its upload).
+    Delay {
+        /// How long the request waits.
+        by: Duration,
+    },
     /// Forward, but send the body `chunk` bytes at a time with `pause`
     /// between: a slow registry.
     Throttle {
@@ -176,6 +183,11 @@ impl Fault {
     /// [`Fault::Hold`].
     pub fn hold(stall: Duration) -> Fault {
         Fault::Hold { stall }
+    }
+
+    /// [`Fault::Delay`].
+    pub fn delay(by: Duration) -> Fault {
+        Fault::Delay { by }
     }
 
     /// [`Fault::Throttle`].
@@ -805,6 +817,20 @@ fn serve(client: TcpStream, shared: &Shared) -> io::Result<()> {
             )?;
             pause(shared, *stall);
             Ok(())
+        }
+        Some(Fault::Delay { by }) => {
+            pause(shared, *by);
+            forward(
+                shared,
+                &head,
+                &method,
+                &target,
+                request_framing,
+                &mut reader,
+                &mut out,
+                None,
+                &set_status,
+            )
         }
         _ => forward(
             shared,

@@ -100,7 +100,10 @@ impl ClientBuilder {
         self
     }
 
-    /// How many blobs move at once (at least 1).
+    /// How many blobs move at once (at least 1). An upload counts until
+    /// the last byte of its body is sent: as many again may be waiting
+    /// for the registry to answer, so the next body goes while the
+    /// registry writes the last one out.
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self

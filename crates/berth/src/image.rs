@@ -14,6 +14,7 @@ use crate::client::{BlobPush, Client, FileBlob, OnceStream, body_as_upload};
 use crate::error::Error;
 use crate::layout::Layout;
 use crate::progress::Event;
+use crate::slots::BodySlots;
 
 /// Deepest nesting of indexes followed (an index of indexes of ...).
 pub const MAX_INDEX_DEPTH: usize = 4;
@@ -363,32 +364,39 @@ where
                 }
             } else {
                 let blobs = blobs_of(&manifest);
+                let slots = BodySlots::new(self.concurrency());
                 let pushed: Vec<Report> = futures_util::stream::iter(blobs)
-                    .map(|d| async move {
-                        if self.leaves_behind(&d) {
-                            return Ok(Report::left_at_urls());
+                    .map(|d| {
+                        let slots = slots.clone();
+                        async move {
+                            if self.leaves_behind(&d) {
+                                return Ok(Report::left_at_urls());
+                            }
+                            let slot = slots.acquire().await;
+                            let file = FileBlob::new(layout.blob_path(&d.digest));
+                            let source = slot.source(&file, d.size);
+                            let outcome = self
+                                .push_blob(reference.domain(), reference.path(), &d, &source, None)
+                                .await?;
+                            Ok::<_, Error>(match outcome {
+                                BlobPush::Existed => Report {
+                                    blobs_skipped: 1,
+                                    ..Report::default()
+                                },
+                                BlobPush::Mounted => Report {
+                                    blobs_mounted: 1,
+                                    ..Report::default()
+                                },
+                                BlobPush::Uploaded => Report {
+                                    blobs_transferred: 1,
+                                    bytes: d.size,
+                                    ..Report::default()
+                                },
+                            })
                         }
-                        let source = FileBlob::new(layout.blob_path(&d.digest));
-                        let outcome = self
-                            .push_blob(reference.domain(), reference.path(), &d, &source, None)
-                            .await?;
-                        Ok::<_, Error>(match outcome {
-                            BlobPush::Existed => Report {
-                                blobs_skipped: 1,
-                                ..Report::default()
-                            },
-                            BlobPush::Mounted => Report {
-                                blobs_mounted: 1,
-                                ..Report::default()
-                            },
-                            BlobPush::Uploaded => Report {
-                                blobs_transferred: 1,
-                                bytes: d.size,
-                                ..Report::default()
-                            },
-                        })
                     })
-                    .buffer_unordered(self.concurrency())
+                    // As many again waiting for the registry's answer.
+                    .buffer_unordered(2 * self.concurrency())
                     .try_collect()
                     .await?;
                 for r in &pushed {
@@ -474,9 +482,14 @@ where
                 }
             } else {
                 let blobs = blobs_of(manifest);
+                let slots = BodySlots::new(self.concurrency());
                 let copied: Vec<Report> = futures_util::stream::iter(blobs.iter().cloned())
-                    .map(|d| async move { self.copy_blob(src, dst, &d).await })
-                    .buffer_unordered(self.concurrency())
+                    .map(|d| {
+                        let slots = &slots;
+                        async move { self.copy_blob(src, dst, &d, slots).await }
+                    })
+                    // As many again waiting for the registry's answer.
+                    .buffer_unordered(2 * self.concurrency())
                     .try_collect()
                     .await?;
                 for r in &copied {
@@ -499,6 +512,7 @@ where
         src: &Reference,
         dst: &Reference,
         d: &Descriptor,
+        slots: &BodySlots,
     ) -> Result<Report, Error> {
         if self.leaves_behind(d) {
             return Ok(Report::left_at_urls());
@@ -521,6 +535,8 @@ where
         // A foreign layer's URLs that already gave a broken or wrong body.
         let mut failed_urls: Vec<&str> = Vec::new();
         loop {
+            // Taken before the download starts: its body is the upload's.
+            let slot = slots.acquire().await;
             let (head, body, from_url) = self.copy_source(src, d, &failed_urls).await?;
             let body = body.ok_or_else(|| Error::Usage("the blob response had no body".into()))?;
             if head.offset != 0 {
@@ -528,7 +544,8 @@ where
                     "the source answered a whole-blob request with a range".into(),
                 ));
             }
-            let source = OnceStream::new(body_as_upload(body), d.size);
+            let once = OnceStream::new(body_as_upload(body), d.size);
+            let source = slot.source(&once, d.size);
             let mount = same_registry.then(|| src.path());
             match self
                 .push_blob(dst.domain(), dst.path(), d, &source, mount)

@@ -13,6 +13,7 @@ pub mod layout;
 pub mod mirrors;
 pub mod progress;
 pub mod signatures;
+mod slots;
 pub mod token_command;
 
 pub use berth_manifest as manifest;

@@ -629,3 +629,73 @@ async fn a_blob_cut_every_time_fails_after_bounded_resumes_and_leaves_a_valid_la
         4
     );
 }
+
+/// distribution syncs each blob to disk before it answers the request that
+/// completes its upload. The concurrency bound counts bodies being sent,
+/// not answers awaited: while the registry sits on one blob's answer, the
+/// next blobs go up, and the push still ends whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_blob_goes_up_while_the_registry_sits_on_an_answer() {
+    let registry = Registry::start(Auth::None).expect("registry");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let src = tmp.path().join("src");
+    write_layout(
+        &src,
+        "v",
+        &[TestImage::new("linux/amd64", &[40_000, 40_000, 40_000], 31)],
+    )
+    .expect("layout");
+    let hold = Duration::from_millis(1500);
+    let proxy = FaultProxy::start(
+        registry.addr(),
+        vec![Rule::new("PUT", "/blobs/uploads/", Fault::delay(hold)).times(1)],
+    )
+    .expect("proxy");
+    let c = Client::builder()
+        .concurrency(1)
+        .build(HyperTransport::builder().build().expect("transport"));
+
+    let report = c
+        .push(&src, &r(&format!("{}/slow-commit/app:v", proxy.host())))
+        .await
+        .expect("push");
+    assert_eq!(report.blobs_transferred, 4, "{report:?}");
+
+    let puts = proxy.requests_matching("PUT", "/blobs/uploads/");
+    assert_eq!(puts.len(), 4, "one upload per blob: {puts:?}");
+    let held = puts
+        .iter()
+        .find(|q| q.fault.is_some())
+        .expect("one upload was held");
+    let during: Vec<&Recorded> = puts
+        .iter()
+        .filter(|q| q.fault.is_none() && q.at > held.at && q.at < held.at + hold)
+        .collect();
+    assert!(
+        during.len() >= 2,
+        "with 1 slot, the other blobs went up while the registry sat on the first answer: {puts:?}"
+    );
+    assert!(
+        puts.iter().all(|q| q.status == Some(201)),
+        "every upload was accepted: {:?}",
+        statuses(&puts)
+    );
+
+    // What arrived is the image, byte for byte.
+    let out = tmp.path().join("out");
+    client()
+        .pull(
+            &r(&format!("{}/slow-commit/app:v", registry.host())),
+            &out,
+            &opts(),
+        )
+        .await
+        .expect("pull back");
+    assert_eq!(
+        Layout::open(&out)
+            .expect("layout")
+            .verify()
+            .expect("verifies"),
+        5
+    );
+}
