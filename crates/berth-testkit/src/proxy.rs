@@ -781,6 +781,10 @@ fn serve(client: TcpStream, shared: &Shared) -> io::Result<()> {
         }
     };
     let request_framing = head.framing()?;
+    if let Some(Fault::Delay { by }) = &fault {
+        // Then forwarded like any request.
+        pause(shared, *by);
+    }
     let result = match &fault {
         _ if refused => {
             io::copy(
@@ -817,20 +821,6 @@ fn serve(client: TcpStream, shared: &Shared) -> io::Result<()> {
             )?;
             pause(shared, *stall);
             Ok(())
-        }
-        Some(Fault::Delay { by }) => {
-            pause(shared, *by);
-            forward(
-                shared,
-                &head,
-                &method,
-                &target,
-                request_framing,
-                &mut reader,
-                &mut out,
-                None,
-                &set_status,
-            )
         }
         _ => forward(
             shared,
