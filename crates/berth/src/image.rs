@@ -367,7 +367,7 @@ where
                 let slots = BodySlots::new(self.concurrency());
                 let pushed: Vec<Report> = futures_util::stream::iter(blobs)
                     .map(|d| {
-                        let slots = slots.clone();
+                        let slots = &slots;
                         async move {
                             if self.leaves_behind(&d) {
                                 return Ok(Report::left_at_urls());

@@ -17,8 +17,10 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::client::UploadStream;
+
 /// Slots for blob bodies, shared by the uploads of one push or copy.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct BodySlots(Arc<Semaphore>);
 
 impl BodySlots {
@@ -95,12 +97,10 @@ impl BlobSource for Slotted<'_> {
     }
 }
 
-type Body = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
-
 /// Passes a body through, freeing the slot when its last byte (or its end,
 /// or an error) goes by.
 struct FreeAtEnd {
-    stream: Body,
+    stream: UploadStream,
     left: u64,
     slot: Slot,
 }
@@ -127,8 +127,9 @@ impl Stream for FreeAtEnd {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::StreamExt;
 
-    fn io_body(body: OutgoingBody) -> Body {
+    fn io_body(body: OutgoingBody) -> UploadStream {
         match body {
             OutgoingBody::Stream { stream, .. } => stream,
             other => panic!("expected a stream, got {other:?}"),
@@ -164,19 +165,19 @@ mod tests {
 
         // A range short of the end leaves the slot taken, even when sent.
         let mut first = io_body(source.range(0, 6).expect("range"));
-        while next_chunk_io(&mut first).await.is_some() {}
+        while first.next().await.is_some() {}
         assert_eq!(slots.free(), 0);
 
         // The last range frees it as its last chunk passes, before the
         // stream is asked for its end.
         let mut last = io_body(source.range(6, 4).expect("range"));
-        let a = next_chunk_io(&mut last).await.expect("chunk").expect("ok");
+        let a = last.next().await.expect("chunk").expect("ok");
         assert_eq!(&a[..], b"678");
         assert_eq!(slots.free(), 0);
-        let b = next_chunk_io(&mut last).await.expect("chunk").expect("ok");
+        let b = last.next().await.expect("chunk").expect("ok");
         assert_eq!(&b[..], b"9");
         assert_eq!(slots.free(), 1);
-        assert!(next_chunk_io(&mut last).await.is_none());
+        assert!(last.next().await.is_none());
         drop(source);
         assert_eq!(slots.free(), 1);
     }
@@ -216,14 +217,10 @@ mod tests {
         let slot = slots.acquire().await;
         let source = slot.source(&Broken, 8);
         let mut body = io_body(source.range(0, 8).expect("range"));
-        assert!(next_chunk_io(&mut body).await.expect("item").is_err());
+        assert!(body.next().await.expect("item").is_err());
         assert_eq!(slots.free(), 1);
         // The slot stays free: a second free changes nothing.
         drop((slot, source, body));
         assert_eq!(slots.free(), 1);
-    }
-
-    async fn next_chunk_io(body: &mut Body) -> Option<Result<Bytes, std::io::Error>> {
-        std::future::poll_fn(|cx| body.as_mut().poll_next(cx)).await
     }
 }
