@@ -128,7 +128,9 @@ const BERTH: &str = "berth";
 const OCI_CLIENT: &str = "oci-client";
 const SKOPEO: &str = "skopeo";
 const FLOOR: &str = "floor";
-const TOOLS: [&str; 4] = [BERTH, OCI_CLIENT, SKOPEO, FLOOR];
+/// The loopback transfer alone: the blobs fetched with curl to /dev/null.
+const TRANSFER: &str = "transfer";
+const TOOLS: [&str; 5] = [BERTH, OCI_CLIENT, SKOPEO, FLOOR, TRANSFER];
 
 struct Row {
     op: Op,
@@ -272,16 +274,44 @@ fn blob_digests(layout: &Path) -> Result<Vec<String>> {
         .collect()
 }
 
-/// The floor: every blob fetched with curl into sha256sum, 8 at a time.
-fn floor_script(base: &str, repo: &str, digests: &[String], curl_opts: &str) -> String {
+/// Every blob fetched with curl, 8 at a time: with `hash`, a curl per
+/// blob into sha256sum (the floor); else one curl for them all, to
+/// /dev/null over reused connections (the transfer alone).
+fn fetch_script(base: &str, repo: &str, digests: &[String], curl_opts: &str, hash: bool) -> String {
     let urls: Vec<String> = digests
         .iter()
         .map(|d| format!("{base}/v2/{repo}/blobs/{d}"))
         .collect();
-    format!(
-        "printf '%s\\n' {} | xargs -P 8 -I{{}} sh -c 'curl -sf {curl_opts} {{}} | sha256sum >/dev/null'",
-        urls.join(" ")
-    )
+    if hash {
+        format!(
+            "printf '%s\\n' {} | xargs -P 8 -I{{}} sh -c 'curl -sf {curl_opts} {{}} | sha256sum >/dev/null'",
+            urls.join(" ")
+        )
+    } else {
+        let each: Vec<String> = urls.iter().map(|u| format!("-o /dev/null {u}")).collect();
+        format!(
+            "curl -sf --parallel --parallel-max 8 {curl_opts} {}",
+            each.join(" ")
+        )
+    }
+}
+
+/// One core's SHA-256 through berth's digester (ring), in bytes per
+/// second: the median of 5 hashes of 64 MiB in memory.
+fn sha256_speed() -> f64 {
+    let data: Vec<u8> = (0..64 * MIB)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13).to_le_bytes()[0])
+        .collect();
+    let times = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(berth_manifest::Digester::sha256_of(std::hint::black_box(
+                &data,
+            )));
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    data.len() as f64 / median(times)
 }
 
 fn s(p: &Path) -> &str {
@@ -506,6 +536,8 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
     // How fast the floor's sha256sum hashes (a cached layer file of the
     // first image), to read the floor by.
     let mut sha256sum_speed = f64::NAN;
+    // And how fast one core hashes with ring, for the bound.
+    let hash_speed = sha256_speed();
     for (n, image) in images.iter().enumerate() {
         eprintln!("==> {} ({:.2?} so far)", image.name, started.elapsed());
         let layout = work.join(format!("image-{n}"));
@@ -552,12 +584,16 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
             None => samples.push((op, tool, vec![sample])),
         };
         let out = work.join("out");
-        let floor = floor_script(
-            &format!("http://{src_host}"),
-            &seeded.repo,
-            &seeded.digests,
-            "",
-        );
+        let fetch = |hash| {
+            fetch_script(
+                &format!("http://{src_host}"),
+                &seeded.repo,
+                &seeded.digests,
+                "",
+                hash,
+            )
+        };
+        let (floor, transfer) = (fetch(true), fetch(false));
         // Pulls; the tools take turns within each run.
         for _ in 0..runs {
             fresh(&out)?;
@@ -591,6 +627,11 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
                 Op::Pull,
                 FLOOR,
                 runner.timed(&sh, &["-c", &floor], &[src_pid])?,
+            );
+            record(
+                Op::Pull,
+                TRANSFER,
+                runner.timed(&sh, &["-c", &transfer], &[src_pid])?,
             );
         }
         fresh(&out)?;
@@ -667,12 +708,16 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
                 &["push", "-q", s(&seeded.layout), &tls_ref, "--ca-file", ca],
                 &[],
             )?;
-            let floor = floor_script(
-                &format!("https://{tls_host}"),
-                &seeded.repo,
-                &seeded.digests,
-                &format!("--cacert {ca}"),
-            );
+            let fetch = |hash| {
+                fetch_script(
+                    &format!("https://{tls_host}"),
+                    &seeded.repo,
+                    &seeded.digests,
+                    &format!("--cacert {ca}"),
+                    hash,
+                )
+            };
+            let (floor, transfer) = (fetch(true), fetch(false));
             for _ in 0..runs {
                 fresh(&out)?;
                 let args = ["pull", "-q", &tls_ref, s(&out), "--ca-file", ca];
@@ -703,6 +748,11 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
                     Op::PullTls,
                     FLOOR,
                     runner.timed(&sh, &["-c", &floor], &[tls_pid])?,
+                );
+                record(
+                    Op::PullTls,
+                    TRANSFER,
+                    runner.timed(&sh, &["-c", &transfer], &[tls_pid])?,
                 );
             }
             fresh(&out)?;
@@ -847,6 +897,15 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
     let wall = |rows: &[Row], op: Op, tool: &str| find(rows, op, tool).map_or(f64::NAN, |s| s.wall);
     // How many times faster berth is than `tool` at `op` (peer wall / berth wall).
     let speedup = |rows: &[Row], op: Op, tool: &str| wall(rows, op, tool) / wall(rows, op, BERTH);
+    // The bound for a pull: the longer of the loopback transfer and one
+    // core's SHA-256 of the largest layer (each blob is hashed in order,
+    // on one core). Returns (transfer, hash, bound) in seconds.
+    let bound = |rows: &[Row], op: Op, image: &Image| {
+        let largest = image.layers.iter().copied().max().unwrap_or(0);
+        let transfer = wall(rows, op, TRANSFER);
+        let hash = largest as f64 / hash_speed;
+        (transfer, hash, transfer.max(hash))
+    };
 
     let mut md = String::new();
     let _ = writeln!(md, "# Benchmarks\n");
@@ -862,6 +921,7 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
     let pull_vs_skopeo = speedup(first, Op::Pull, SKOPEO);
     let pull_vs_oci = speedup(first, Op::Pull, OCI_CLIENT);
     let pull_vs_floor = wall(first, Op::Pull, BERTH) / wall(first, Op::Pull, FLOOR);
+    let pull_vs_bound = wall(first, Op::Pull, BERTH) / bound(first, Op::Pull, img0).2;
     let max_pull_rss = per_image
         .iter()
         .flat_map(|rows| rows.iter())
@@ -881,16 +941,17 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
             .map_or(f64::NAN, |(_, _, s)| s.wall)
     };
     let mut headline = vec![format!(
-        "Pull of {} ({:.0} MiB/s): **{pull_vs_skopeo:.2}x skopeo**, **{pull_vs_oci:.2}x oci-client**, in {pull_vs_floor:.2}x the time of the curl | sha256sum floor.",
+        "Pull of {} ({:.0} MiB/s): **{pull_vs_skopeo:.2}x skopeo**, **{pull_vs_oci:.2}x oci-client**; it takes {pull_vs_bound:.2}x the time of the bound (the loopback transfer alone, or one core's SHA-256 of the largest layer where that is longer) and {pull_vs_floor:.2}x that of the curl | sha256sum floor.",
         img0.name,
         img0.bytes() as f64 / MIB as f64 / wall(first, Op::Pull, BERTH),
     )];
     for (image, rows) in images.iter().zip(&per_image) {
         headline.push(format!(
-            "{}: pull {:.2}x skopeo / {:.2}x oci-client; push {:.2}x skopeo / {:.2}x oci-client; copy {:.2}x skopeo.",
+            "{}: pull {:.2}x skopeo / {:.2}x oci-client ({:.2}x the bound's time); push {:.2}x skopeo / {:.2}x oci-client; copy {:.2}x skopeo.",
             image.name,
             speedup(rows, Op::Pull, SKOPEO),
             speedup(rows, Op::Pull, OCI_CLIENT),
+            wall(rows, Op::Pull, BERTH) / bound(rows, Op::Pull, image).2,
             speedup(rows, Op::Push, SKOPEO),
             speedup(rows, Op::Push, OCI_CLIENT),
             speedup(rows, Op::Copy, SKOPEO),
@@ -974,7 +1035,16 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
     );
     let _ = writeln!(
         md,
-        "- Each figure: median of {runs} runs ({tag_runs} for tag resolution) with min – max of the wall time; the tools take turns within each run. Pulls go to a fresh directory, pushes and copies to a fresh repository each run, and before each timed run `sync` writes back what earlier runs left dirty, so no run pays for another's writeback. Wall time, client CPU (user + system) and peak RSS come from GNU time (for the floor and for process-per-tag loops, RSS is the largest single process); registry CPU is the registries' user + system time during the run, from /proc. Throughput is the image's layer bytes over the median wall time. The ratios are the peer's median wall time over berth's (above 1: berth is faster)."
+        "  - transfer: the same blobs fetched by one `curl --parallel --parallel-max 8` to /dev/null, its connections reused: the loopback transfer alone, no hashing, no process per blob."
+    );
+    let _ = writeln!(
+        md,
+        "- The bound for a pull: the longer of the transfer's median wall time and one core's SHA-256 of the image's largest layer (a blob is hashed in order, so on one core), at the {:.0} MiB/s berth's digester (ring) hashed 64 MiB in memory at the start of this run. No client reaches it: it leaves out what the registry, the transfer and the hashing take from each other on 2 shared cores, and everything else a pull does (writing and syncing the files, HTTP). berth's time over the bound is under each table.",
+        hash_speed / MIB as f64
+    );
+    let _ = writeln!(
+        md,
+        "- Each figure: median of {runs} runs ({tag_runs} for tag resolution) with min – max of the wall time; the tools take turns within each run. Pulls go to a fresh directory, pushes and copies to a fresh repository each run, and before each timed run `sync` writes back what earlier runs left dirty, so no run pays for another's writeback. Wall time, client CPU (user + system) and peak RSS come from GNU time (for the floor, the transfer and process-per-tag loops, RSS is the largest single process); registry CPU is the registries' user + system time during the run, from /proc. Throughput is the image's layer bytes over the median wall time. The ratios are the peer's median wall time over berth's (above 1: berth is faster)."
     );
     let _ = writeln!(
         md,
@@ -1007,13 +1077,15 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
                 };
                 let ratio = match tool {
                     BERTH => "—".to_owned(),
-                    FLOOR => format!("{:.2}x the floor's time", wall(rows, op, BERTH) / st.wall),
+                    FLOOR | TRANSFER => {
+                        format!("{:.2}x its time", wall(rows, op, BERTH) / st.wall)
+                    }
                     _ => format!("{:.2}x", st.wall / wall(rows, op, BERTH)),
                 };
-                let tool_label = if tool == FLOOR {
-                    "floor (curl \\| sha256sum)"
-                } else {
-                    tool
+                let tool_label = match tool {
+                    FLOOR => "floor (curl \\| sha256sum)",
+                    TRANSFER => "transfer (curl > /dev/null)",
+                    _ => tool,
                 };
                 let _ = writeln!(
                     md,
@@ -1028,6 +1100,25 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
                     st.rss_mib(),
                 );
             }
+        }
+        let _ = writeln!(md);
+        for op in [Op::Pull, Op::PullTls] {
+            if find(rows, op, TRANSFER).is_none() {
+                continue;
+            }
+            let (transfer, hash, b) = bound(rows, op, image);
+            let largest = image.layers.iter().copied().max().unwrap_or(0);
+            let largest = if largest >= MIB {
+                format!("{} MiB", largest / MIB)
+            } else {
+                format!("{} KiB", largest / 1024)
+            };
+            let _ = writeln!(
+                md,
+                "- Bound for a {}: the longer of the transfer ({transfer:.3} s) and one core's SHA-256 of the largest layer ({largest}: {hash:.3} s) is {b:.3} s; berth takes **{:.2}x** that.",
+                op.label(),
+                wall(rows, op, BERTH) / b
+            );
         }
     }
 
@@ -1102,6 +1193,7 @@ fn plot(path: &Path, title: &str, mib: f64, rows: &[Row]) -> Result<()> {
         RGBColor(0x1b, 0x9e, 0x77),
         RGBColor(0x75, 0x70, 0xb3),
         RGBColor(0x99, 0x99, 0x99),
+        RGBColor(0xcc, 0xcc, 0xcc),
     ];
     let top = rows
         .iter()
