@@ -94,6 +94,7 @@ impl Layout {
             expected.encoded()
         ));
         let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        preallocate(&file, size).map_err(|e| Error::io(&path, e))?;
         let verifier =
             Verifier::new(expected.clone(), size).map_err(|e| Error::verify(expected, e))?;
         Ok(TempBlob {
@@ -328,6 +329,31 @@ pub struct TempBlob {
     flush: Flush,
 }
 
+/// Reserves the disk blocks of a blob about to be written, leaving the
+/// file's size alone: a disk without room for the blob fails now, before
+/// the download, and the writes that follow skip the file system's
+/// block-by-block allocation (on ext4 that is a quarter of the CPU
+/// writing a blob costs). A file system that cannot preallocate is
+/// written as before.
+#[cfg(target_os = "linux")]
+fn preallocate(file: &File, size: u64) -> io::Result<()> {
+    use rustix::fs::{FallocateFlags, fallocate};
+    use rustix::io::Errno;
+    if size == 0 {
+        return Ok(());
+    }
+    match fallocate(file, FallocateFlags::KEEP_SIZE, 0, size) {
+        Err(e) if e == Errno::NOSPC || e == Errno::DQUOT || e == Errno::FBIG => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Elsewhere blocks are allocated as the bytes are written.
+#[cfg(not(target_os = "linux"))]
+fn preallocate(_: &File, _: u64) -> io::Result<()> {
+    Ok(())
+}
+
 /// Bytes written between background flushes of a temporary blob.
 const FLUSH_EVERY: u64 = 16 * 1024 * 1024;
 
@@ -417,6 +443,7 @@ impl TempBlob {
         file.set_len(0).map_err(|e| Error::io(&self.path, e))?;
         file.seek(io::SeekFrom::Start(0))
             .map_err(|e| Error::io(&self.path, e))?;
+        preallocate(file, self.size).map_err(|e| Error::io(&self.path, e))?;
         if let Some(v) = self.verifier.take() {
             let expected = v.expected().clone();
             self.verifier = Some(
@@ -533,6 +560,49 @@ mod tests {
         let path = temp.path().to_owned();
         temp.commit().expect("commit");
         assert!(!path.exists(), "the temporary is gone");
+        assert_eq!(fs::read(layout.blob_path(&digest)).expect("read"), bytes);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_temporary_blob_has_its_blocks_before_its_bytes() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().expect("tmp");
+        let layout = Layout::create(dir.path()).expect("layout");
+        // Whether this file system preallocates at all.
+        let probe = File::create(dir.path().join("probe")).expect("probe");
+        let preallocates =
+            rustix::fs::fallocate(&probe, rustix::fs::FallocateFlags::KEEP_SIZE, 0, 4096).is_ok();
+        let size = 8 * 1024 * 1024;
+        let bytes = content(size);
+        let digest = Digester::sha256_of(&bytes);
+        let mut temp = layout.temp_blob(&digest, size as u64).expect("temp");
+        let reserved = |temp: &TempBlob| {
+            let meta = fs::metadata(temp.path()).expect("stat");
+            (meta.len(), meta.blocks() * 512)
+        };
+        let (len, blocks) = reserved(&temp);
+        assert_eq!(
+            len, 0,
+            "the size is what was written, not what was reserved"
+        );
+        assert!(
+            !preallocates || blocks >= size as u64,
+            "{blocks} bytes reserved"
+        );
+        // A restart throws the reservation away with the bytes: it comes back.
+        temp.write(&bytes[..1000]).expect("write");
+        temp.restart().expect("restart");
+        let (len, blocks) = reserved(&temp);
+        assert_eq!(len, 0);
+        assert!(
+            !preallocates || blocks >= size as u64,
+            "{blocks} bytes reserved"
+        );
+        temp.write(&bytes).expect("write");
+        temp.commit().expect("commit");
+        let meta = fs::metadata(layout.blob_path(&digest)).expect("stat");
+        assert_eq!(meta.len(), size as u64);
         assert_eq!(fs::read(layout.blob_path(&digest)).expect("read"), bytes);
     }
 
