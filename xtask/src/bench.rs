@@ -276,7 +276,10 @@ fn blob_digests(layout: &Path) -> Result<Vec<String>> {
 
 /// Every blob fetched with curl, 8 at a time: with `hash`, a curl per
 /// blob into sha256sum (the floor); else one curl for them all, to
-/// /dev/null over reused connections (the transfer alone).
+/// /dev/null over reused HTTP/1.1 connections (the transfer alone; over
+/// TLS, curl would otherwise multiplex every blob on one HTTP/2
+/// connection, one core decrypting it all, where berth gives each blob
+/// in flight an HTTP/1.1 connection of its own).
 fn fetch_script(base: &str, repo: &str, digests: &[String], curl_opts: &str, hash: bool) -> String {
     let urls: Vec<String> = digests
         .iter()
@@ -290,7 +293,7 @@ fn fetch_script(base: &str, repo: &str, digests: &[String], curl_opts: &str, has
     } else {
         let each: Vec<String> = urls.iter().map(|u| format!("-o /dev/null {u}")).collect();
         format!(
-            "curl -sf --parallel --parallel-max 8 {curl_opts} {}",
+            "curl -sf --http1.1 --parallel --parallel-max 8 {curl_opts} {}",
             each.join(" ")
         )
     }
@@ -1035,7 +1038,7 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
     );
     let _ = writeln!(
         md,
-        "  - transfer: the same blobs fetched by one `curl --parallel --parallel-max 8` to /dev/null, its connections reused: the loopback transfer alone, no hashing, no process per blob."
+        "  - transfer: the same blobs fetched by one `curl --http1.1 --parallel --parallel-max 8` to /dev/null, its connections reused (HTTP/1.1, as berth moves blob bytes): the loopback transfer alone, no hashing, no process per blob."
     );
     let _ = writeln!(
         md,
