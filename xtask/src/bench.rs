@@ -57,6 +57,10 @@ impl Image {
     fn bytes(&self) -> usize {
         self.layers.iter().sum()
     }
+
+    fn largest_layer(&self) -> usize {
+        self.layers.iter().copied().max().unwrap_or(0)
+    }
 }
 
 #[derive(Clone, Copy, Default)]
@@ -274,37 +278,40 @@ fn blob_digests(layout: &Path) -> Result<Vec<String>> {
         .collect()
 }
 
-/// Every blob fetched with curl, 8 at a time: with `hash`, a curl per
-/// blob into sha256sum (the floor); else one curl for them all, to
-/// /dev/null over reused HTTP/1.1 connections (the transfer alone; over
-/// TLS, curl would otherwise multiplex every blob on one HTTP/2
-/// connection, one core decrypting it all, where berth gives each blob
-/// in flight an HTTP/1.1 connection of its own).
-fn fetch_script(base: &str, repo: &str, digests: &[String], curl_opts: &str, hash: bool) -> String {
-    let urls: Vec<String> = digests
+/// The URLs of an image's blobs.
+fn blob_urls(base: &str, repo: &str, digests: &[String]) -> Vec<String> {
+    digests
         .iter()
         .map(|d| format!("{base}/v2/{repo}/blobs/{d}"))
-        .collect();
-    if hash {
-        format!(
-            "printf '%s\\n' {} | xargs -P 8 -I{{}} sh -c 'curl -sf {curl_opts} {{}} | sha256sum >/dev/null'",
-            urls.join(" ")
-        )
-    } else {
-        let each: Vec<String> = urls.iter().map(|u| format!("-o /dev/null {u}")).collect();
-        format!(
-            "curl -sf --http1.1 --parallel --parallel-max 8 {curl_opts} {}",
-            each.join(" ")
-        )
-    }
+        .collect()
+}
+
+/// The floor: every blob fetched with curl into sha256sum, 8 at a time.
+fn floor_script(urls: &[String], curl_opts: &str) -> String {
+    format!(
+        "printf '%s\\n' {} | xargs -P 8 -I{{}} sh -c 'curl -sf {curl_opts} {{}} | sha256sum >/dev/null'",
+        urls.join(" ")
+    )
+}
+
+/// The transfer alone: one curl fetching every blob to /dev/null, 8 at a
+/// time over reused HTTP/1.1 connections (over TLS, curl would otherwise
+/// multiplex every blob on one HTTP/2 connection, one core decrypting it
+/// all, where berth gives each blob in flight an HTTP/1.1 connection of
+/// its own).
+fn transfer_script(urls: &[String], curl_opts: &str) -> String {
+    let each: Vec<String> = urls.iter().map(|u| format!("-o /dev/null {u}")).collect();
+    format!(
+        "curl -sf --http1.1 --parallel --parallel-max 8 {curl_opts} {}",
+        each.join(" ")
+    )
 }
 
 /// One core's SHA-256 through berth's digester (ring), in bytes per
 /// second: the median of 5 hashes of 64 MiB in memory.
 fn sha256_speed() -> f64 {
-    let data: Vec<u8> = (0..64 * MIB)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13).to_le_bytes()[0])
-        .collect();
+    // SHA-256 takes as long whatever the bytes are.
+    let data = vec![0x5a_u8; 64 * MIB];
     let times = (0..5)
         .map(|_| {
             let t = Instant::now();
@@ -587,16 +594,8 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
             None => samples.push((op, tool, vec![sample])),
         };
         let out = work.join("out");
-        let fetch = |hash| {
-            fetch_script(
-                &format!("http://{src_host}"),
-                &seeded.repo,
-                &seeded.digests,
-                "",
-                hash,
-            )
-        };
-        let (floor, transfer) = (fetch(true), fetch(false));
+        let urls = blob_urls(&format!("http://{src_host}"), &seeded.repo, &seeded.digests);
+        let (floor, transfer) = (floor_script(&urls, ""), transfer_script(&urls, ""));
         // Pulls; the tools take turns within each run.
         for _ in 0..runs {
             fresh(&out)?;
@@ -711,16 +710,13 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
                 &["push", "-q", s(&seeded.layout), &tls_ref, "--ca-file", ca],
                 &[],
             )?;
-            let fetch = |hash| {
-                fetch_script(
-                    &format!("https://{tls_host}"),
-                    &seeded.repo,
-                    &seeded.digests,
-                    &format!("--cacert {ca}"),
-                    hash,
-                )
-            };
-            let (floor, transfer) = (fetch(true), fetch(false));
+            let urls = blob_urls(
+                &format!("https://{tls_host}"),
+                &seeded.repo,
+                &seeded.digests,
+            );
+            let opts = format!("--cacert {ca}");
+            let (floor, transfer) = (floor_script(&urls, &opts), transfer_script(&urls, &opts));
             for _ in 0..runs {
                 fresh(&out)?;
                 let args = ["pull", "-q", &tls_ref, s(&out), "--ca-file", ca];
@@ -904,9 +900,8 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
     // core's SHA-256 of the largest layer (each blob is hashed in order,
     // on one core). Returns (transfer, hash, bound) in seconds.
     let bound = |rows: &[Row], op: Op, image: &Image| {
-        let largest = image.layers.iter().copied().max().unwrap_or(0);
         let transfer = wall(rows, op, TRANSFER);
-        let hash = largest as f64 / hash_speed;
+        let hash = image.largest_layer() as f64 / hash_speed;
         (transfer, hash, transfer.max(hash))
     };
 
@@ -1110,7 +1105,7 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
                 continue;
             }
             let (transfer, hash, b) = bound(rows, op, image);
-            let largest = image.layers.iter().copied().max().unwrap_or(0);
+            let largest = image.largest_layer();
             let largest = if largest >= MIB {
                 format!("{} MiB", largest / MIB)
             } else {
