@@ -392,6 +392,27 @@ fn locked_version(lock: &Path, package: &str) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+/// The block order of free page reporting, where a virtio balloon device
+/// takes the reports (feature bit 5, `VIRTIO_BALLOON_F_REPORTING`).
+fn page_reporting_order() -> Option<u32> {
+    let reporting = std::fs::read_dir("/sys/bus/virtio/drivers/virtio_balloon")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("virtio"))
+        .any(|e| {
+            std::fs::read_to_string(e.path().join("features"))
+                .is_ok_and(|f| f.as_bytes().get(5) == Some(&b'1'))
+        });
+    if !reporting {
+        return None;
+    }
+    std::fs::read_to_string("/sys/module/page_reporting/parameters/page_reporting_order")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
@@ -904,6 +925,16 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
         let hash = image.largest_layer() as f64 / hash_speed;
         (transfer, hash, transfer.max(hash))
     };
+    // The cores: what berth and the registry serving it spent in CPU time
+    // cannot take less wall time than that spread over every core.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let busy = |rows: &[Row], op: Op| {
+        find(rows, op, BERTH).map_or((f64::NAN, f64::NAN), |s| (s.cpu, s.server_cpu))
+    };
+    let spread = |rows: &[Row], op: Op| {
+        let (client, server) = busy(rows, op);
+        (client + server) / cores as f64
+    };
 
     let mut md = String::new();
     let _ = writeln!(md, "# Benchmarks\n");
@@ -945,11 +976,12 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
     )];
     for (image, rows) in images.iter().zip(&per_image) {
         headline.push(format!(
-            "{}: pull {:.2}x skopeo / {:.2}x oci-client ({:.2}x the bound's time); push {:.2}x skopeo / {:.2}x oci-client; copy {:.2}x skopeo.",
+            "{}: pull {:.2}x skopeo / {:.2}x oci-client ({:.2}x the bound's time, {:.2}x the cores'); push {:.2}x skopeo / {:.2}x oci-client; copy {:.2}x skopeo.",
             image.name,
             speedup(rows, Op::Pull, SKOPEO),
             speedup(rows, Op::Pull, OCI_CLIENT),
             wall(rows, Op::Pull, BERTH) / bound(rows, Op::Pull, image).2,
+            wall(rows, Op::Pull, BERTH) / spread(rows, Op::Pull),
             speedup(rows, Op::Push, SKOPEO),
             speedup(rows, Op::Push, OCI_CLIENT),
             speedup(rows, Op::Copy, SKOPEO),
@@ -1009,6 +1041,12 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
         "- Machine: {} — registries, clients and the floor share these cores; the registry's CPU time is in its own column.",
         machine()
     );
+    if let Some(order) = page_reporting_order() {
+        let _ = writeln!(
+            md,
+            "  - This kernel reports free memory to its host (free page reporting, blocks of 2^{order} pages), which may then take the memory back: the first write to a page it took back faults in the host. Pulls write every byte into fresh page cache, so a pull's system time, and with it its wall time, can vary from run to run with how much of that memory the host had taken back; the min – max columns show the spread."
+        );
+    }
     let _ = writeln!(
         md,
         "- Registry: {registry_version} (CNCF distribution, Debian `docker-registry`), three instances on 127.0.0.1 with storage on local disk: the source (plain HTTP), a second one as the destination of copies (plain HTTP), and one serving TLS from a CA made for the run (negotiated with curl offering h2: {tls_protocol})."
@@ -1039,6 +1077,10 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
         md,
         "- The bound for a pull: the longer of the transfer's median wall time and one core's SHA-256 of the image's largest layer (a blob is hashed in order, so on one core), at the {:.0} MiB/s berth's digester (ring) hashed 64 MiB in memory at the start of this run. No client reaches it: it leaves out what the registry, the transfer and the hashing take from each other on 2 shared cores, and everything else a pull does (writing and syncing the files, HTTP). berth's time over the bound is under each table.",
         hash_speed / MIB as f64
+    );
+    let _ = writeln!(
+        md,
+        "- The cores: berth's CPU time and the registry's while serving it (both medians), spread over all {cores} cores, is the least wall time that work can take on this machine however it is scheduled. Where berth's time is close to it, a faster pull needs less CPU (in berth or in the registry), not more parallelism. It is under each pull table."
     );
     let _ = writeln!(
         md,
@@ -1116,6 +1158,13 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
                 "- Bound for a {}: the longer of the transfer ({transfer:.3} s) and one core's SHA-256 of the largest layer ({largest}: {hash:.3} s) is {b:.3} s; berth takes **{:.2}x** that.",
                 op.label(),
                 wall(rows, op, BERTH) / b
+            );
+            let (client, server) = busy(rows, op);
+            let _ = writeln!(
+                md,
+                "- The cores: berth used {client:.2} s of CPU and the registry {server:.2} s serving it; on {cores} cores that takes at least {:.3} s, and berth takes **{:.2}x** that.",
+                spread(rows, op),
+                wall(rows, op, BERTH) / spread(rows, op)
             );
         }
     }
