@@ -93,11 +93,12 @@ impl Layout {
             std::process::id(),
             expected.encoded()
         ));
-        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
-        preallocate(&file, size).map_err(|e| Error::io(&path, e))?;
         let verifier =
             Verifier::new(expected.clone(), size).map_err(|e| Error::verify(expected, e))?;
-        Ok(TempBlob {
+        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        // From here the file is the TempBlob's: dropped on an error, it
+        // removes the file.
+        let temp = TempBlob {
             path,
             file: Some(file),
             verifier: Some(verifier),
@@ -106,7 +107,11 @@ impl Layout {
             final_path: self.blob_path(expected),
             committed: false,
             flush: Flush::default(),
-        })
+        };
+        if let Some(file) = &temp.file {
+            preallocate(file, size).map_err(|e| Error::io(&temp.path, e))?;
+        }
+        Ok(temp)
     }
 
     /// A temporary file whose content the caller verifies itself, as it
@@ -148,9 +153,10 @@ impl Layout {
                 format!("larger than the limit of {limit} bytes"),
             ));
         }
-        let actual = Digester::sha256_of(&bytes);
-        if digest.known_algorithm() == Some(berth_reference::Algorithm::Sha256) && actual != *digest
-        {
+        let mut digester = Digester::for_digest(digest).map_err(|e| Error::verify(digest, e))?;
+        digester.update(&bytes);
+        let actual = digester.finish();
+        if actual != *digest {
             return Err(Error::DigestMismatch {
                 what: format!("blob {}", path.display()),
                 expected: Box::new(digest.clone()),
@@ -543,6 +549,43 @@ mod tests {
         (0..len)
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13).to_le_bytes()[0])
             .collect()
+    }
+
+    #[test]
+    fn a_blob_of_any_algorithm_is_read_only_when_it_hashes_to_its_name() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let layout = Layout::create(dir.path()).expect("layout");
+        let bytes = content(1000);
+        let mut d = Digester::sha512();
+        d.update(&bytes);
+        let digest = d.finish();
+        layout.write_blob_bytes(&digest, &bytes).expect("write");
+        assert_eq!(layout.read_blob(&digest, 4096).expect("read"), bytes);
+        // Tampered after it was written.
+        fs::write(layout.blob_path(&digest), content(999)).expect("tamper");
+        match layout.read_blob(&digest, 4096) {
+            Err(Error::DigestMismatch { expected, .. }) => assert_eq!(*expected, digest),
+            other => panic!("expected DigestMismatch, got {other:?}"),
+        }
+        // An algorithm berth cannot hash is an error, not a pass.
+        let md5 =
+            Digest::parse_any_algorithm("md5:0123456789abcdef0123456789abcdef").expect("digest");
+        fs::create_dir_all(layout.blob_path(&md5).parent().expect("dir")).expect("mkdir");
+        fs::write(layout.blob_path(&md5), b"x").expect("write");
+        assert!(layout.read_blob(&md5, 4096).is_err());
+    }
+
+    #[test]
+    fn a_temporary_blob_that_cannot_start_leaves_no_file() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let layout = Layout::create(dir.path()).expect("layout");
+        let md5 =
+            Digest::parse_any_algorithm("md5:0123456789abcdef0123456789abcdef").expect("digest");
+        assert!(layout.temp_blob(&md5, 10).is_err());
+        let left: Vec<_> = fs::read_dir(dir.path().join(".berth"))
+            .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "left behind: {left:?}");
     }
 
     #[test]

@@ -1661,3 +1661,98 @@ async fn pulls_dropped_mid_transfer_leave_a_valid_layout() {
         &lost_nothing(blobs),
     );
 }
+
+/// base64url without padding, as JWS writes it.
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for group in bytes.chunks(3) {
+        let n = group
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..=group.len() {
+            out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+        }
+    }
+    out
+}
+
+/// A blob whose descriptor says it is a signed schema 1 manifest, served
+/// as one whose rebuilt payload (not its bytes) has the descriptor's
+/// digest: the manifest store accepts such a manifest under its payload's
+/// name, but a layout names blobs by their bytes, so berth must refuse it
+/// rather than store bytes under a digest they do not have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_named_by_a_signed_payload_is_refused() {
+    const SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+    const IMAGE: &str = "application/vnd.oci.image.manifest.v1+json";
+    // The payload the attacker names the blob after, and the bytes served.
+    let payload = b"any bytes the attacker wants under this name".to_vec();
+    let digest = Digester::sha256_of(&payload).to_string();
+    let protected = base64url(
+        format!(
+            r#"{{"formatLength":0,"formatTail":"{}","time":"2026-01-01T00:00:00Z"}}"#,
+            base64url(&payload)
+        )
+        .as_bytes(),
+    );
+    let signed = format!(
+        r#"{{"schemaVersion":1,"name":"evil/app","tag":"v1","architecture":"amd64","fsLayers":[],"history":[],"signatures":[{{"header":{{"alg":"ES256"}},"signature":"AAAA","protected":"{protected}"}}]}}"#
+    )
+    .into_bytes();
+    let config =
+        r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config_digest = Digester::sha256_of(config.as_bytes()).to_string();
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{IMAGE}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"{SCHEMA1}","digest":"{digest}","size":{}}}]}}"#,
+        config.len(),
+        signed.len()
+    )
+    .into_bytes();
+    let manifest_digest = Digester::sha256_of(&manifest).to_string();
+    let served = Arc::new(Mutex::new(0usize));
+    let count = served.clone();
+    let (d, cd) = (digest.clone(), config_digest.clone());
+    let server = HostileServer::start(move |q| {
+        let t = q.target.as_str();
+        if t == "/v2/" {
+            Reply::new(200, "{}")
+        } else if t == "/v2/evil/app/manifests/v1" || t.ends_with(manifest_digest.as_str()) {
+            Reply::new(200, manifest.clone())
+                .header("Content-Type", IMAGE)
+                .header("Docker-Content-Digest", &manifest_digest)
+        } else if t.ends_with(d.as_str()) {
+            *count.lock().expect("count") += 1;
+            Reply::new(200, signed.clone())
+                .header("Content-Type", SCHEMA1)
+                .header("Docker-Content-Digest", &d)
+        } else if t.ends_with(cd.as_str()) {
+            Reply::new(200, config).header("Content-Type", "application/octet-stream")
+        } else {
+            Reply::not_found()
+        }
+    });
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let reference = r(&format!("127.0.0.1:{}/evil/app:v1", server.port()));
+    let e = client()
+        .pull(&reference, &out, &opts())
+        .await
+        .expect_err("bytes that are not the digest's");
+    assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
+    assert!(e.to_string().contains(&digest), "{e}");
+    let blobs = nothing_lost(&out);
+    assert!(
+        !out.join("blobs/sha256").join(&digest[7..]).exists(),
+        "the bytes landed under the payload's digest"
+    );
+    let injected = *served.lock().expect("count");
+    record(
+        13,
+        "A layer whose descriptor says signed schema 1 manifest, served as one whose payload (not its bytes) has the layer's digest",
+        injected,
+        "Refused: `Verify` naming the digest; the bytes never reach `blobs/`",
+        &lost_nothing(blobs),
+    );
+}
