@@ -309,7 +309,7 @@ impl Exchange {
                     self.scopes.clone()
                 };
                 let fetch = TokenFetch {
-                    key: Session::token_key(&bearer, &self.scopes),
+                    key: Session::token_key(&self.registry, &bearer, &self.scopes),
                     bearer,
                     scopes,
                     post: match &credentials {
@@ -485,6 +485,17 @@ fn token_request(fetch: &TokenFetch, registry: &str, cx: &Context<'_>) -> Result
             registry: registry.to_owned(),
             detail: format!("the token realm {:?} is not a URL", fetch.bearer.realm),
         })?;
+    // Userinfo in a realm would hide the host from the checks below
+    // (`http://[::1]@evil.example/` is evil.example, not loopback).
+    if realm.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(Error::Unauthorized {
+            registry: registry.to_owned(),
+            detail: format!(
+                "the token realm {:?} has user information in its URL",
+                fetch.bearer.realm
+            ),
+        });
+    }
     let authority = realm
         .authority()
         .map(|a| a.as_str().to_owned())

@@ -88,9 +88,12 @@ impl CredentialProvider for StaticCredentials {
     }
 }
 
-/// A token cache key: the token server and what the token allows.
+/// A token cache key: the registry the token is for, the token server and
+/// what the token allows. A token is never sent to another registry, even
+/// one whose challenge names the same token server and service.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct TokenKey {
+    registry: String,
     realm: String,
     service: String,
     scope: String,
@@ -289,8 +292,9 @@ impl Session {
             .then_some(RegistryAuth::Basic)
     }
 
-    pub(crate) fn token_key(bearer: &Bearer, scopes: &[Scope]) -> TokenKey {
+    pub(crate) fn token_key(registry: &str, bearer: &Bearer, scopes: &[Scope]) -> TokenKey {
         TokenKey {
+            registry: canonical_registry(registry).to_owned(),
             realm: bearer.realm.clone(),
             service: bearer.service.clone().unwrap_or_default(),
             scope: berth_auth::join_scopes(scopes),
@@ -321,7 +325,7 @@ impl Session {
                 // credentials are not needed (nor refreshed) for it.
                 let cached = self
                     .tokens
-                    .get(&Self::token_key(bearer, scopes))
+                    .get(&Self::token_key(registry, bearer, scopes))
                     .filter(|cached| cached.expires_at > now + self.token_margin);
                 if let Some(cached) = cached {
                     return Ok(Some(Secret::new(format!(

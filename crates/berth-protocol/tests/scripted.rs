@@ -101,6 +101,77 @@ fn docker_hub_token_flow_and_cache() {
     );
 }
 
+/// A token is for the registry that asked for it: another registry whose
+/// challenge names the same token server, service and scope does not get
+/// it (it gets its own, from a token request of its own).
+#[test]
+fn a_cached_token_is_not_sent_to_another_registry() {
+    let manifest = image_manifest(b"{}", b"layer");
+    let digest = sha256(manifest.as_bytes());
+    let scoped = format!("{HUB_CHALLENGE},scope=\"repository:myorg/app:pull\"");
+    let token_url = "https://auth.docker.io/token?service=registry.docker.io&scope=repository%3Amyorg%2Fapp%3Apull";
+    let found = |s: &mut Script, url: &str| {
+        s.on("HEAD", url)
+            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+            .header("docker-content-digest", &digest.to_string())
+            .header("content-length", &manifest.len().to_string())
+            .done();
+    };
+    let mut s = Script::new();
+    let hub = "https://registry-1.docker.io/v2/myorg/app/manifests/v1";
+    let evil = "https://evil.example/v2/myorg/app/manifests/v1";
+    s.on("GET", "https://registry-1.docker.io/v2/")
+        .status(401)
+        .header("www-authenticate", HUB_CHALLENGE)
+        .done()
+        .on("HEAD", hub)
+        .status(401)
+        .header("www-authenticate", &scoped)
+        .done()
+        .on("GET", token_url)
+        .body(r#"{"token":"hub-token","expires_in":300}"#)
+        .done();
+    found(&mut s, hub);
+    s.on("GET", "https://evil.example/v2/")
+        .status(401)
+        .header("www-authenticate", HUB_CHALLENGE)
+        .done()
+        .on("HEAD", evil)
+        .status(401)
+        .header("www-authenticate", &scoped)
+        .done()
+        .on("GET", token_url)
+        .body(r#"{"token":"evil-token","expires_in":300}"#)
+        .done();
+    found(&mut s, evil);
+    let clock = SimClock::at(T0);
+    let mut session = Session::anonymous();
+    for domain in ["docker.io", "evil.example"] {
+        run(&mut Ping::new(&session, domain), &mut session, &s, &clock).expect("ping");
+        let d = run(
+            &mut Resolve::new(address(domain, "myorg/app", tag("v1"))),
+            &mut session,
+            &s,
+            &clock,
+        )
+        .expect("resolve");
+        assert_eq!(d.digest, digest);
+    }
+    assert!(s.finished());
+    let seen = s.seen();
+    assert_eq!(seen[3].header("authorization"), Some("Bearer hub-token"));
+    // The other registry's first request carries nothing; its answer
+    // after its own token request carries its own token.
+    assert_eq!(seen[5].header("authorization"), None);
+    assert_eq!(seen[7].header("authorization"), Some("Bearer evil-token"));
+    assert!(
+        seen.iter()
+            .filter(|r| r.url.contains("evil.example"))
+            .all(|r| r.header("authorization") != Some("Bearer hub-token")),
+        "the hub token went to evil.example"
+    );
+}
+
 #[test]
 fn mount_asks_for_the_new_scope_first_and_sends_from() {
     // Docker Hub regressed on several scope parameters: the push scope of
@@ -307,6 +378,68 @@ fn ghcr_opaque_tokens_default_to_60s_and_chunks_cap_at_4_mib() {
     );
 }
 
+/// A `Range` whose end is the largest u64 (so end + 1 overflows), after a
+/// chunk and after a status request: a typed error, not a panic or a
+/// wrapped offset.
+#[test]
+fn a_range_at_the_end_of_u64_is_an_invalid_response() {
+    let blob = Bytes::from(vec![1u8; 3000]);
+    let digest = sha256(&blob);
+    let clock = SimClock::at(T0);
+    let mut session = Session::anonymous();
+    let mut p = Script::new();
+    p.on("GET", "https://localhost:5000/v2/")
+        .fail("tls: first record does not look like a TLS handshake")
+        .done()
+        .on("GET", "http://localhost:5000/v2/")
+        .done();
+    run(
+        &mut Ping::new(&session, "localhost:5000"),
+        &mut session,
+        &p,
+        &clock,
+    )
+    .expect("ping");
+    let max = format!("0-{}", u64::MAX);
+    for cut_first in [false, true] {
+        let mut s = Script::new();
+        s.on("POST", "http://localhost:5000/v2/a/blobs/uploads/")
+            .status(202)
+            .header("location", "/up/1")
+            .done();
+        if cut_first {
+            s.on("PATCH", "http://localhost:5000/up/1")
+                .fail("connection reset")
+                .done()
+                .on("GET", "http://localhost:5000/up/1")
+                .status(204)
+                .header("location", "/up/2")
+                .header("range", &max)
+                .done();
+        } else {
+            s.on("PATCH", "http://localhost:5000/up/1")
+                .status(202)
+                .header("location", "/up/2")
+                .header("range", &max)
+                .done();
+        }
+        let mut op = PushBlob::new(
+            "localhost:5000",
+            "a",
+            &digest,
+            3000,
+            UploadPolicy::chunked(1000, None),
+        );
+        let Err(e) = drive_blocking(&mut op, &mut session, &s, &clock, Some(&blob)) else {
+            panic!("a range past any blob was accepted");
+        };
+        assert!(
+            matches!(&e, Error::InvalidResponse { .. }) && e.to_string().contains("Range"),
+            "{e:?}"
+        );
+    }
+}
+
 #[test]
 fn chunk_cut_on_the_way_resumes_from_the_registry_s_range() {
     let blob = Bytes::from(vec![1u8; 3000]);
@@ -447,6 +580,40 @@ fn identity_tokens_use_the_oauth2_post_and_fall_back_to_get() {
         s.seen()[1].header("content-type"),
         Some("application/x-www-form-urlencoded")
     );
+}
+
+/// A realm whose userinfo looks like loopback (`http://[::1]@evil.example`)
+/// is evil.example over plain http: refused before any request, so the
+/// credentials go nowhere.
+#[test]
+fn a_token_realm_with_userinfo_is_refused() {
+    let creds = StaticCredentials::new().with(
+        "r.example",
+        Credentials::Basic {
+            username: "u".into(),
+            password: Secret::new("p"),
+        },
+    );
+    let mut session = Session::new(Arc::new(creds), EndpointPolicy::new(), 3);
+    let ch = r#"Bearer realm="http://[::1]@evil.example/token",service="r.example""#;
+    let mut s = Script::new();
+    s.on("GET", "https://r.example/v2/a/tags/list")
+        .status(401)
+        .header("www-authenticate", ch)
+        .done();
+    let clock = SimClock::at(T0);
+    let e = run(
+        &mut ListTags::new("r.example", "a"),
+        &mut session,
+        &s,
+        &clock,
+    )
+    .expect_err("a realm hiding its host");
+    assert!(
+        matches!(&e, Error::Unauthorized { detail, .. } if detail.contains("user information")),
+        "{e:?}"
+    );
+    assert_eq!(s.seen().len(), 1, "no request went to the realm");
 }
 
 #[test]

@@ -253,7 +253,7 @@ impl Steps for PushBlobSteps {
             {
                 self.take_location(ex, &parts)?;
                 let next = match Self::range_end(&parts)? {
-                    Some(end) if end + 1 != offset + len => {
+                    Some(end) if end.checked_add(1) != Some(offset + len) => {
                         return Err(Error::invalid(
                             "upload Range header",
                             format!(
@@ -274,7 +274,15 @@ impl Steps for PushBlobSteps {
                         Err(Error::invalid("upload status", "no Location"))
                     }
                 })?;
-                let next = Self::range_end(&parts)?.map_or(0, |end| end + 1);
+                let next = match Self::range_end(&parts)? {
+                    None => 0,
+                    Some(end) => end.checked_add(1).ok_or_else(|| {
+                        Error::invalid(
+                            "upload Range header",
+                            "the registry holds more than the blob",
+                        )
+                    })?,
+                };
                 if next > self.size {
                     return Err(Error::invalid(
                         "upload Range header",
