@@ -378,14 +378,9 @@ fn ghcr_opaque_tokens_default_to_60s_and_chunks_cap_at_4_mib() {
     );
 }
 
-/// A `Range` whose end is the largest u64 (so end + 1 overflows), after a
-/// chunk and after a status request: a typed error, not a panic or a
-/// wrapped offset.
-#[test]
-fn a_range_at_the_end_of_u64_is_an_invalid_response() {
-    let blob = Bytes::from(vec![1u8; 3000]);
-    let digest = sha256(&blob);
-    let clock = SimClock::at(T0);
+/// An anonymous session that pinged `localhost:5000`, which refused TLS
+/// and answered over plain http (loopback falls back to http).
+fn loopback_session(clock: &SimClock) -> Session {
     let mut session = Session::anonymous();
     let mut p = Script::new();
     p.on("GET", "https://localhost:5000/v2/")
@@ -397,9 +392,21 @@ fn a_range_at_the_end_of_u64_is_an_invalid_response() {
         &mut Ping::new(&session, "localhost:5000"),
         &mut session,
         &p,
-        &clock,
+        clock,
     )
-    .expect("ping");
+    .expect("loopback falls back to http");
+    session
+}
+
+/// A `Range` whose end is the largest u64 (so end + 1 overflows), after a
+/// chunk and after a status request: a typed error, not a panic or a
+/// wrapped offset.
+#[test]
+fn a_range_at_the_end_of_u64_is_an_invalid_response() {
+    let blob = Bytes::from(vec![1u8; 3000]);
+    let digest = sha256(&blob);
+    let clock = SimClock::at(T0);
+    let mut session = loopback_session(&clock);
     let max = format!("0-{}", u64::MAX);
     for cut_first in [false, true] {
         let mut s = Script::new();
@@ -478,20 +485,7 @@ fn chunk_cut_on_the_way_resumes_from_the_registry_s_range() {
         .status(201)
         .done();
     let clock = SimClock::at(T0);
-    let mut session = Session::anonymous();
-    let mut p = Script::new();
-    p.on("GET", "https://localhost:5000/v2/")
-        .fail("tls: first record does not look like a TLS handshake")
-        .done()
-        .on("GET", "http://localhost:5000/v2/")
-        .done();
-    run(
-        &mut Ping::new(&session, "localhost:5000"),
-        &mut session,
-        &p,
-        &clock,
-    )
-    .expect("loopback falls back to http");
+    let mut session = loopback_session(&clock);
     let mut op = PushBlob::new(
         "localhost:5000",
         "a",
