@@ -110,40 +110,31 @@ fn a_cached_token_is_not_sent_to_another_registry() {
     let digest = sha256(manifest.as_bytes());
     let scoped = format!("{HUB_CHALLENGE},scope=\"repository:myorg/app:pull\"");
     let token_url = "https://auth.docker.io/token?service=registry.docker.io&scope=repository%3Amyorg%2Fapp%3Apull";
-    let found = |s: &mut Script, url: &str| {
-        s.on("HEAD", url)
+    // Both registries hold the same conversation: the same challenge,
+    // the same token server; only the token each is given differs.
+    let mut s = Script::new();
+    for (base, token) in [
+        ("https://registry-1.docker.io", "hub-token"),
+        ("https://evil.example", "evil-token"),
+    ] {
+        let head = format!("{base}/v2/myorg/app/manifests/v1");
+        s.on("GET", &format!("{base}/v2/"))
+            .status(401)
+            .header("www-authenticate", HUB_CHALLENGE)
+            .done()
+            .on("HEAD", &head)
+            .status(401)
+            .header("www-authenticate", &scoped)
+            .done()
+            .on("GET", token_url)
+            .body(format!(r#"{{"token":"{token}","expires_in":300}}"#))
+            .done()
+            .on("HEAD", &head)
             .header("content-type", "application/vnd.oci.image.manifest.v1+json")
             .header("docker-content-digest", &digest.to_string())
             .header("content-length", &manifest.len().to_string())
             .done();
-    };
-    let mut s = Script::new();
-    let hub = "https://registry-1.docker.io/v2/myorg/app/manifests/v1";
-    let evil = "https://evil.example/v2/myorg/app/manifests/v1";
-    s.on("GET", "https://registry-1.docker.io/v2/")
-        .status(401)
-        .header("www-authenticate", HUB_CHALLENGE)
-        .done()
-        .on("HEAD", hub)
-        .status(401)
-        .header("www-authenticate", &scoped)
-        .done()
-        .on("GET", token_url)
-        .body(r#"{"token":"hub-token","expires_in":300}"#)
-        .done();
-    found(&mut s, hub);
-    s.on("GET", "https://evil.example/v2/")
-        .status(401)
-        .header("www-authenticate", HUB_CHALLENGE)
-        .done()
-        .on("HEAD", evil)
-        .status(401)
-        .header("www-authenticate", &scoped)
-        .done()
-        .on("GET", token_url)
-        .body(r#"{"token":"evil-token","expires_in":300}"#)
-        .done();
-    found(&mut s, evil);
+    }
     let clock = SimClock::at(T0);
     let mut session = Session::anonymous();
     for domain in ["docker.io", "evil.example"] {
