@@ -541,7 +541,10 @@ impl<T: Transport> Client<T> {
                         &descriptor.digest,
                         Store::order_for(&descriptor.media_type),
                         self.inner.limits,
-                    ),
+                    )
+                    // The sink keeps these bytes under the descriptor's
+                    // digest, so they must be its bytes.
+                    .byte_for_byte(),
                     None,
                 )
                 .await?;
@@ -553,11 +556,6 @@ impl<T: Transport> Client<T> {
                     descriptor.size
                 )));
             }
-            // The manifest store checked the manifest's digest, which for a
-            // signed schema 1 manifest covers its payload only: the bytes
-            // handed on as this blob must themselves be the digest's.
-            berth_manifest::Verifier::verify(&descriptor.digest, descriptor.size, &content.bytes)
-                .map_err(|e| Error::verify(&descriptor.digest, e))?;
             sink.write(&content.bytes)?;
             self.emit(Event::BlobProgress {
                 digest: descriptor.digest.clone(),

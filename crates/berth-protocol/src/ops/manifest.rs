@@ -599,6 +599,8 @@ pub(crate) struct GetContentSteps {
     stores: Vec<Store>,
     at: usize,
     limits: Limits,
+    /// The bytes must have the digest (no schema 1 payload digest).
+    exact: bool,
 }
 
 impl GetContentSteps {
@@ -657,8 +659,9 @@ impl Steps for GetContentSteps {
     ) -> Result<Next<Content>, Error> {
         let store = self.stores[self.at];
         // From the manifest store, check it as a manifest (a signed schema 1
-        // manifest's digest is its payload's); anything else byte for byte.
-        let parsed = (store == Store::Manifests)
+        // manifest's digest is its payload's) unless asked for the exact
+        // bytes; anything else byte for byte.
+        let parsed = (store == Store::Manifests && !self.exact)
             .then(|| {
                 Manifest::from_vec_with_limits(
                     Vec::from(body.clone()),
@@ -709,6 +712,15 @@ impl GetContent {
             stores: stores.to_vec(),
             at: 0,
             limits,
+            exact: false,
         }))
+    }
+
+    /// Verifies the bytes against the digest even from the manifest store,
+    /// where a signed schema 1 manifest otherwise passes on its payload's
+    /// digest: for content kept under its digest (a blob in a layout).
+    pub fn byte_for_byte(mut self) -> GetContent {
+        self.0.steps_mut().exact = true;
+        self
     }
 }
