@@ -567,19 +567,24 @@ fn identity_tokens_use_the_oauth2_post_and_fall_back_to_get() {
     );
 }
 
-/// A realm whose userinfo looks like loopback (`http://[::1]@evil.example`)
-/// is evil.example over plain http: refused before any request, so the
-/// credentials go nowhere.
-#[test]
-fn a_token_realm_with_userinfo_is_refused() {
+/// A session with Basic credentials (`u` / `p`) for `registry`.
+fn basic_session(registry: &str) -> Session {
     let creds = StaticCredentials::new().with(
-        "r.example",
+        registry,
         Credentials::Basic {
             username: "u".into(),
             password: Secret::new("p"),
         },
     );
-    let mut session = Session::new(Arc::new(creds), EndpointPolicy::new(), 3);
+    Session::new(Arc::new(creds), EndpointPolicy::new(), 3)
+}
+
+/// A realm whose userinfo looks like loopback (`http://[::1]@evil.example`)
+/// is evil.example over plain http: refused before any request, so the
+/// credentials go nowhere.
+#[test]
+fn a_token_realm_with_userinfo_is_refused() {
+    let mut session = basic_session("r.example");
     let ch = r#"Bearer realm="http://[::1]@evil.example/token",service="r.example""#;
     let mut s = Script::new();
     s.on("GET", "https://r.example/v2/a/tags/list")
@@ -603,14 +608,7 @@ fn a_token_realm_with_userinfo_is_refused() {
 
 #[test]
 fn basic_challenges_are_answered_with_basic_credentials() {
-    let creds = StaticCredentials::new().with(
-        "r.example",
-        Credentials::Basic {
-            username: "u".into(),
-            password: Secret::new("p"),
-        },
-    );
-    let mut session = Session::new(Arc::new(creds), EndpointPolicy::new(), 3);
+    let mut session = basic_session("r.example");
     let mut s = Script::new();
     s.on("GET", "https://r.example/v2/a/tags/list")
         .status(401)
@@ -1042,14 +1040,7 @@ fn a_storm_of_503s_ends_in_a_clear_error_within_budget() {
 fn credentials_never_follow_a_redirect_to_another_host() {
     let blob = b"layer bytes".to_vec();
     let digest = sha256(&blob);
-    let creds = StaticCredentials::new().with(
-        "r.example",
-        Credentials::Basic {
-            username: "u".into(),
-            password: Secret::new("p"),
-        },
-    );
-    let mut session = Session::new(Arc::new(creds), EndpointPolicy::new(), 3);
+    let mut session = basic_session("r.example");
     let mut s = Script::new();
     s.on("GET", &format!("https://r.example/v2/a/blobs/{digest}"))
         .status(401)
@@ -1103,14 +1094,7 @@ fn a_redirect_to_plain_http_is_refused() {
 
 #[test]
 fn a_token_realm_over_plain_http_gets_no_credentials() {
-    let creds = StaticCredentials::new().with(
-        "r.example",
-        Credentials::Basic {
-            username: "u".into(),
-            password: Secret::new("p"),
-        },
-    );
-    let mut session = Session::new(Arc::new(creds), EndpointPolicy::new(), 3);
+    let mut session = basic_session("r.example");
     let mut s = Script::new();
     s.on("GET", "https://r.example/v2/a/tags/list")
         .status(401)
