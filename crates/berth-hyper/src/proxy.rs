@@ -17,7 +17,9 @@ use crate::error::BuildError;
 ///
 /// Proxy URLs are `http://[user:password@]host[:port]` (the port defaults
 /// to 80; credentials are sent as `Proxy-Authorization: Basic`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// Its `Debug` output shows the proxy URLs without their credentials.
+#[derive(Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ProxyConfig {
     /// The proxy for `https://` requests.
@@ -29,6 +31,16 @@ pub struct ProxyConfig {
     /// `*.example.com`), an IP address, any of these with `:port` to match
     /// that port only.
     pub no_proxy: Vec<String>,
+}
+
+impl std::fmt::Debug for ProxyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyConfig")
+            .field("https", &self.https.as_ref().map(redact))
+            .field("http", &self.http.as_ref().map(redact))
+            .field("no_proxy", &self.no_proxy)
+            .finish()
+    }
 }
 
 impl ProxyConfig {
@@ -329,6 +341,24 @@ mod tests {
             https: None,
             http: None,
             no_proxy: no_proxy.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_proxy_credentials() {
+        let config = ProxyConfig::new()
+            .with_https(
+                "http://user:s3cret@proxy.example:3128"
+                    .parse()
+                    .expect("uri"),
+            )
+            .with_http("http://other:hunter2@proxy.example".parse().expect("uri"));
+        let rules = ProxyRules::new(config.clone()).expect("valid");
+        for shown in [format!("{config:?}"), format!("{rules:?}")] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(!shown.contains("user"), "{shown}");
+            assert!(shown.contains("proxy.example:3128"), "{shown}");
         }
     }
 

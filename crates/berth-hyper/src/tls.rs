@@ -17,11 +17,21 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 use crate::error::BuildError;
 
-/// Where a PEM blob comes from.
-#[derive(Debug, Clone)]
+/// Where a PEM blob comes from. `Debug` shows a path but never the
+/// bytes: they may be a private key.
+#[derive(Clone)]
 pub(crate) enum Pem {
     File(PathBuf),
     Bytes(Vec<u8>),
+}
+
+impl fmt::Debug for Pem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pem::File(path) => f.debug_tuple("File").field(path).finish(),
+            Pem::Bytes(bytes) => write!(f, "Bytes({} bytes)", bytes.len()),
+        }
+    }
 }
 
 impl Pem {

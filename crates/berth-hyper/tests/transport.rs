@@ -27,6 +27,37 @@ fn failure(e: &TransportError) -> &TransportFailure {
     TransportFailure::find(&*e.source).expect("a TransportFailure in the chain")
 }
 
+#[test]
+fn debug_output_hides_keys_and_proxy_credentials() {
+    let key = "-----BEGIN PRIVATE KEY-----\nTOP-SECRET-KEY-MATERIAL\n-----END PRIVATE KEY-----\n";
+    let proxy = ProxyConfig::new().with_https(
+        "http://user:s3cret@proxy.example:3128"
+            .parse()
+            .expect("uri"),
+    );
+    let builder = berth_hyper::HyperTransport::builder()
+        .client_identity_pem("cert", key)
+        .host_client_identity_pem("r.example", "cert", key)
+        .proxy(proxy.clone());
+    let shown = format!("{builder:?}");
+    // Derived Debug would print the key as a list of byte values.
+    assert!(!shown.contains("TOP-SECRET"), "{shown}");
+    assert!(!shown.contains("45, 45, 45"), "{shown}");
+    assert!(
+        shown.contains(&format!("Bytes({} bytes)", key.len())),
+        "{shown}"
+    );
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(shown.contains("proxy.example:3128"), "{shown}");
+    let transport = berth_hyper::HyperTransport::builder()
+        .proxy(proxy)
+        .build()
+        .expect("transport");
+    let shown = format!("{transport:?}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(shown.contains("proxy.example:3128"), "{shown}");
+}
+
 #[tokio::test]
 async fn plain_http_streams_a_large_body_in_chunks() {
     let server = Server::start(None, handler(|_req| async { reply(200, pattern(5 * MIB)) })).await;

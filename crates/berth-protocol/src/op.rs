@@ -37,7 +37,10 @@ use crate::session::Session;
 pub struct BlobTransfer;
 
 /// The body of a request the core asks to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` output gives the length of a `Bytes` body, not the bytes:
+/// a token request's form carries a password or a refresh token.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RequestBody {
     /// No body.
@@ -52,6 +55,20 @@ pub enum RequestBody {
         /// How many bytes.
         len: u64,
     },
+}
+
+impl std::fmt::Debug for RequestBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestBody::Empty => f.write_str("Empty"),
+            RequestBody::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            RequestBody::Blob { offset, len } => f
+                .debug_struct("Blob")
+                .field("offset", offset)
+                .field("len", len)
+                .finish(),
+        }
+    }
 }
 
 impl RequestBody {
@@ -175,4 +192,23 @@ pub trait Operation {
         error: TransportError,
         cx: &mut Context<'_>,
     ) -> Result<Action<Self::Output>, Error>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_shows_a_token_form_only_by_its_length() {
+        let form = "grant_type=password&username=u&password=s3cret&service=r";
+        let request = http::Request::post("https://auth.example/token")
+            .body(RequestBody::Bytes(Bytes::from_static(form.as_bytes())))
+            .expect("request");
+        let shown = format!("{:?}", Action::<()>::Send(request));
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains(&format!("Bytes({} bytes)", form.len())),
+            "{shown}"
+        );
+    }
 }
