@@ -579,6 +579,49 @@ fn basic_session(registry: &str) -> Session {
     Session::new(Arc::new(creds), EndpointPolicy::new(), 3)
 }
 
+/// A ping redirected to another host learns nothing from that host's
+/// challenge. Remembered, it would answer the registry's later 401s that
+/// carry no challenge (as GCR's do), and its realm would get the
+/// registry's credentials.
+#[test]
+fn a_challenge_from_a_redirected_ping_is_not_remembered() {
+    let mut session = basic_session("r.example");
+    let foreign = r#"Bearer realm="https://evil.example/token",service="r.example""#;
+    let mut s = Script::new();
+    s.on("GET", "https://r.example/v2/")
+        .status(307)
+        .header("location", "https://evil.example/v2/")
+        .done()
+        .on("GET", "https://evil.example/v2/")
+        .status(401)
+        .header("www-authenticate", foreign)
+        .done()
+        .on("GET", "https://r.example/v2/a/tags/list")
+        .status(401)
+        .done();
+    let clock = SimClock::at(T0);
+    run(
+        &mut Ping::new(&session, "r.example"),
+        &mut session,
+        &s,
+        &clock,
+    )
+    .expect("ping");
+    let e = run(
+        &mut ListTags::new("r.example", "a"),
+        &mut session,
+        &s,
+        &clock,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, Error::Registry(r) if r.status == http::StatusCode::UNAUTHORIZED),
+        "{e:?}"
+    );
+    assert!(s.finished());
+    assert!(s.seen().iter().all(|r| r.header("authorization").is_none()));
+}
+
 /// A realm whose userinfo looks like loopback (`http://[::1]@evil.example`)
 /// is evil.example over plain http: refused before any request, so the
 /// credentials go nowhere.

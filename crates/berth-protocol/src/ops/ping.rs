@@ -75,7 +75,12 @@ impl Steps for PingSteps {
         };
         match parts.status {
             s if s.is_success() || s == StatusCode::UNAUTHORIZED => {
-                if let Some(auth) = Session::pick_challenge(&challenges) {
+                // Only the registry's own origin speaks for it: a challenge
+                // from where a redirect led is not remembered.
+                let own = endpoint
+                    .url("/v2/")
+                    .is_ok_and(|base| crate::redirect::same_origin(&base, ex.uri()));
+                if own && let Some(auth) = Session::pick_challenge(&challenges) {
                     cx.session.remember_challenge(&endpoint.registry, auth);
                 }
                 cx.session.choose_endpoint(endpoint.clone());
@@ -93,10 +98,7 @@ impl Steps for PingSteps {
             StatusCode::NOT_FOUND => Err(Error::NotV2 {
                 url: endpoint.base_url(),
             }),
-            _ => {
-                let _ = ex;
-                Ok(Next::Fail(parts))
-            }
+            _ => Ok(Next::Fail(parts)),
         }
     }
 
