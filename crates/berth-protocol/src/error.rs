@@ -372,18 +372,36 @@ pub fn parse_diagnostics(body: &[u8]) -> Vec<Diagnostic> {
 
 /// The URL without query values: `https://r.io/v2/a/blobs/uploads/x?_state=REDACTED`.
 pub fn redact_url(url: &http::Uri) -> String {
+    redact_url_text(&url.to_string())
+}
+
+/// [`redact_url`] for text that may not parse as a URL (a `Location`
+/// header as the server sent it): no `user:password@`, no query values,
+/// no fragment.
+pub(crate) fn redact_url_text(url: &str) -> String {
+    let url = url.split_once('#').map_or(url, |(u, _)| u);
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
     let mut s = String::new();
-    if let Some(scheme) = url.scheme_str() {
-        s.push_str(scheme);
-        s.push_str("://");
-    }
-    if let Some(authority) = url.authority() {
-        // Never print user:password@ from a URL.
-        let a = authority.as_str();
-        s.push_str(a.rsplit_once('@').map_or(a, |(_, host)| host));
-    }
-    s.push_str(url.path());
-    if let Some(q) = url.query() {
+    let rest = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            s.push_str(scheme);
+            s.push_str("://");
+            let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+            // Never print user:password@ from a URL.
+            s.push_str(
+                authority
+                    .rsplit_once('@')
+                    .map_or(authority, |(_, host)| host),
+            );
+            path
+        }
+        None => base,
+    };
+    s.push_str(rest);
+    if let Some(q) = query {
         s.push('?');
         for (i, pair) in q.split('&').enumerate() {
             if i > 0 {
@@ -672,5 +690,26 @@ mod tests {
     fn url_credentials_are_never_printed() {
         let u: http::Uri = "https://user:pass@r.example/v2/".parse().expect("uri");
         assert_eq!(redact_url(&u), "https://r.example/v2/");
+    }
+
+    #[test]
+    fn location_text_is_redacted_whether_or_not_it_parses() {
+        for (raw, shown) in [
+            (
+                "https://u:p@s3.example/b/k?X-Amz-Signature=abc&X-Amz-Credential=AKIA#frag",
+                "https://s3.example/b/k?X-Amz-Signature=REDACTED&X-Amz-Credential=REDACTED",
+            ),
+            (
+                "/v2/a/blobs/uploads/1?_state=s3cret",
+                "/v2/a/blobs/uploads/1?_state=REDACTED",
+            ),
+            (
+                "http://h ost/with space?token=s3cret",
+                "http://h ost/with space?token=REDACTED",
+            ),
+            ("https://u:p@host", "https://host"),
+        ] {
+            assert_eq!(redact_url_text(raw), shown);
+        }
     }
 }

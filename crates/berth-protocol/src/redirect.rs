@@ -72,7 +72,7 @@ pub struct Redirect {
 /// (the header's value), after `hops` redirects already followed.
 pub fn follow(from: &Uri, location: Option<&str>, hops: usize) -> Result<Redirect, RedirectError> {
     let bad = |l: &str| RedirectError::BadLocation {
-        location: l.chars().take(200).collect(),
+        location: crate::error::redact_url_text(l).chars().take(200).collect(),
     };
     let location = location.ok_or_else(|| bad(""))?;
     let to = resolve(from, location).ok_or_else(|| bad(location))?;
@@ -199,6 +199,15 @@ mod tests {
             follow(&from, Some("https://a b"), 0),
             Err(RedirectError::BadLocation { .. })
         ));
+        // A presigned URL the server broke keeps its signature to itself.
+        let e = follow(
+            &from,
+            Some("https://s3 .example/k?X-Amz-Signature=s3cret"),
+            0,
+        )
+        .expect_err("not a URL");
+        assert!(matches!(e, RedirectError::BadLocation { .. }));
+        assert!(!e.to_string().contains("s3cret"), "{e}");
         let plain = u("http://127.0.0.1:5000/v2/x");
         assert!(
             follow(&plain, Some("http://127.0.0.1:5000/y"), 0).is_ok(),

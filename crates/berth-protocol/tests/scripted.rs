@@ -392,6 +392,35 @@ fn loopback_session(clock: &SimClock) -> Session {
 /// A `Range` whose end is the largest u64 (so end + 1 overflows), after a
 /// chunk and after a status request: a typed error, not a panic or a
 /// wrapped offset.
+/// An upload `Location` that is not a URL is quoted in the error without
+/// its query values: they may be a signature or an upload's state.
+#[test]
+fn a_broken_upload_location_is_quoted_without_its_query() {
+    let blob = Bytes::from(vec![1u8; 10]);
+    let digest = sha256(&blob);
+    let clock = SimClock::at(T0);
+    let mut session = loopback_session(&clock);
+    let mut s = Script::new();
+    s.on("POST", "http://localhost:5000/v2/a/blobs/uploads/")
+        .status(202)
+        .header("location", "http://stor age/up?sig=s3cret")
+        .done();
+    let mut op = PushBlob::new(
+        "localhost:5000",
+        "a",
+        &digest,
+        10,
+        UploadPolicy::chunked(1000, None),
+    );
+    let Err(e) = drive_blocking(&mut op, &mut session, &s, &clock, Some(&blob)) else {
+        panic!("a Location that is not a URL was accepted");
+    };
+    let shown = e.to_string();
+    assert!(matches!(&e, Error::InvalidResponse { .. }), "{e:?}");
+    assert!(shown.contains("stor age/up?sig=REDACTED"), "{shown}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+}
+
 #[test]
 fn a_range_at_the_end_of_u64_is_an_invalid_response() {
     let blob = Bytes::from(vec![1u8; 3000]);

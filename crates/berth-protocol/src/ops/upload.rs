@@ -113,8 +113,12 @@ impl PushBlobSteps {
     fn take_location(&mut self, ex: &Exchange, parts: &Parts) -> Result<(), Error> {
         let location = header_str(&parts.headers, header::LOCATION)
             .ok_or_else(|| Error::invalid("upload response", "no Location header"))?;
-        let uri = resolve(ex.uri(), location)
-            .ok_or_else(|| Error::invalid("upload Location", format!("not a URL: {location:?}")))?;
+        let uri = resolve(ex.uri(), location).ok_or_else(|| {
+            Error::invalid(
+                "upload Location",
+                format!("not a URL: {:?}", crate::error::redact_url_text(location)),
+            )
+        })?;
         if !matches!(uri.scheme_str(), Some("http" | "https")) {
             return Err(Error::invalid("upload Location", "not http(s)"));
         }
