@@ -204,7 +204,7 @@ pub fn parse_http_date(s: &str) -> Option<SystemTime> {
         // asctime: "Sun Nov  6 08:49:37 1994"
         let parts: Vec<&str> = s.split_whitespace().collect();
         match parts.as_slice() {
-            [_, m, d, t, y] => (num(y)?, month(m)?, num(d)?, time(t)?),
+            [_, m, d, t, y] if y.len() == 4 => (num(y)?, month(m)?, num(d)?, time(t)?),
             _ => return None,
         }
     };
@@ -213,7 +213,9 @@ pub fn parse_http_date(s: &str) -> Option<SystemTime> {
     }
     let days = days_from_civil(i64::from(year), mon, day);
     let secs = days * 86_400 + i64::from(hms.0) * 3600 + i64::from(hms.1) * 60 + i64::from(hms.2);
-    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
+    // Four-digit years fit every platform's clock, but a date is never
+    // worth a panic.
+    UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(secs).ok()?))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
@@ -253,6 +255,9 @@ mod tests {
         assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 UTC"), None);
         assert_eq!(parse_http_date("garbage"), None);
         assert_eq!(parse_http_date("Sun, 32 Nov 1994 08:49:37 GMT"), None);
+        // Years have four digits in every form that spells them out.
+        assert_eq!(parse_http_date("Sun Nov  6 08:49:37 4294967295"), None);
+        assert_eq!(parse_http_date("Sun Nov  6 08:49:37 94"), None);
     }
 
     #[test]
