@@ -21,6 +21,22 @@ use crate::op::Context;
 pub const PAGE_BODY_LIMIT: usize = 16 * 1024 * 1024;
 /// The most entries a listing collects across its pages.
 pub const MAX_ENTRIES: usize = 1_000_000;
+/// Whether a listing that has `have` entries may take `more`: not past
+/// [`MAX_ENTRIES`] in all.
+pub(crate) fn within_max_entries(
+    what: &'static str,
+    have: usize,
+    more: usize,
+) -> Result<(), Error> {
+    if have.saturating_add(more) > MAX_ENTRIES {
+        return Err(Error::TooLarge {
+            what,
+            limit: MAX_ENTRIES as u64,
+        });
+    }
+    Ok(())
+}
+
 /// ECR refuses a catalog page size over 1000.
 pub const MAX_CATALOG_PAGE: u32 = 1000;
 
@@ -137,12 +153,7 @@ impl Steps for ListSteps {
                 .flatten()
                 .collect(),
         };
-        if self.entries.len() + page.len() > MAX_ENTRIES {
-            return Err(Error::TooLarge {
-                what: "listing",
-                limit: MAX_ENTRIES as u64,
-            });
-        }
+        within_max_entries("listing", self.entries.len(), page.len())?;
         self.entries.extend(page);
         self.pages += 1;
         match next_page(ex.uri(), &parts.headers)? {
@@ -225,5 +236,23 @@ impl Catalog {
             pages: 0,
             entries: Vec::new(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listings_stop_at_max_entries() {
+        assert!(within_max_entries("listing", MAX_ENTRIES - 1, 1).is_ok());
+        assert!(within_max_entries("listing", 0, MAX_ENTRIES).is_ok());
+        for (have, more) in [(MAX_ENTRIES, 1), (1, MAX_ENTRIES), (usize::MAX, usize::MAX)] {
+            let e = within_max_entries("referrers listing", have, more).expect_err("too many");
+            assert!(
+                matches!(e, Error::TooLarge { what: "referrers listing", limit } if limit == MAX_ENTRIES as u64),
+                "{e:?}"
+            );
+        }
     }
 }

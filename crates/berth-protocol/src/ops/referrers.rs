@@ -155,12 +155,7 @@ impl Steps for ReferrersSteps {
         _cx: &mut Context<'_>,
     ) -> Result<Next<Referrers>, Error> {
         let entries = self.index_entries(&parts, &body)?;
-        if self.found.len() + entries.len() > super::list::MAX_ENTRIES {
-            return Err(Error::TooLarge {
-                what: "referrers listing",
-                limit: super::list::MAX_ENTRIES as u64,
-            });
-        }
+        super::list::within_max_entries("referrers listing", self.found.len(), entries.len())?;
         self.found.extend(entries);
         if self.stage == Stage::TagSchema {
             return Ok(Next::Done(Referrers {
