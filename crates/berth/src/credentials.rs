@@ -14,9 +14,8 @@
 //! holds no entries.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -25,6 +24,7 @@ use berth_protocol::endpoint::canonical_registry;
 use berth_protocol::{CredentialError, CredentialProvider, TokenSourceCredentials};
 
 use crate::error::Error;
+use crate::process::run_bounded;
 
 /// The credential files to read, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -81,9 +81,13 @@ pub struct DockerCredentials {
     explicit: HashMap<String, Credentials>,
     token_sources: Vec<Arc<TokenSourceCredentials>>,
     files: CredentialFiles,
-    cache: Mutex<HashMap<String, Option<Credentials>>>,
+    /// Each registry's lookup, done once: its credentials, or the error
+    /// that stopped it.
+    cache: Mutex<HashMap<String, Result<Option<Credentials>, String>>>,
     /// Where `docker-credential-*` programs are looked up (`None`: `PATH`).
     helper_dir: Option<PathBuf>,
+    /// How long a helper may run.
+    helper_timeout: Duration,
     /// Errors met while looking (a broken file, a failing helper).
     errors: Mutex<Vec<String>>,
 }
@@ -107,6 +111,7 @@ impl DockerCredentials {
             files,
             cache: Mutex::new(HashMap::new()),
             helper_dir: None,
+            helper_timeout: HELPER_TIMEOUT,
             errors: Mutex::new(Vec::new()),
         }
     }
@@ -131,8 +136,16 @@ impl DockerCredentials {
         self
     }
 
-    /// Problems met while looking up credentials (reported, not fatal: the
-    /// registry then answers as for an anonymous client).
+    /// How long a credential helper may run before it is killed and the
+    /// lookup fails ([`HELPER_TIMEOUT`] unless set).
+    pub fn helper_timeout(mut self, timeout: Duration) -> Self {
+        self.helper_timeout = timeout;
+        self
+    }
+
+    /// Problems met while looking up credentials. Through
+    /// [`CredentialProvider::credentials_at`] (as a client asks) each is
+    /// also an error of the request that needed the credentials.
     pub fn errors(&self) -> Vec<String> {
         self.errors.lock().map(|e| e.clone()).unwrap_or_default()
     }
@@ -163,8 +176,12 @@ impl DockerCredentials {
             match source {
                 CredentialSource::None => continue,
                 CredentialSource::Inline(c) => return Ok(Some(c)),
+                // A helper that has nothing for the registry leaves the
+                // search to the next file.
                 CredentialSource::Helper(name) | CredentialSource::Store(name) => {
-                    return self.run_helper(&name, registry);
+                    if let Some(c) = self.run_helper(&name, registry)? {
+                        return Ok(Some(c));
+                    }
                 }
                 other => {
                     return Err(Error::Credentials(format!(
@@ -189,7 +206,7 @@ impl DockerCredentials {
         } else {
             registry.to_owned()
         };
-        let out = run_credential_helper(&program, "get", &server)?;
+        let out = run_helper_within(&program, "get", &server, self.helper_timeout)?;
         if !out.status.success() {
             let text = String::from_utf8_lossy(&out.stdout);
             // Docker's helpers say "credentials not found in native keychain".
@@ -233,48 +250,43 @@ impl DockerCredentials {
     }
 }
 
-/// Spawns `command`, trying again briefly on ETXTBSY: a program just
-/// written is still open for writing in a process that forked meanwhile,
-/// and that clears at once.
-pub(crate) fn spawn_retrying(command: &mut Command) -> std::io::Result<std::process::Child> {
-    let mut attempts = 0;
-    loop {
-        match command.spawn() {
-            Err(e) if e.raw_os_error() == Some(26) && attempts < 10 => {
-                attempts += 1;
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            other => return other,
-        }
-    }
-}
+/// How long a credential helper may take before it is killed and the
+/// lookup fails (a helper waiting on a prompt nobody answers).
+pub const HELPER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The most bytes read from a credential helper's stdout or stderr.
+const MAX_HELPER_OUTPUT: u64 = 64 * 1024;
 
 /// Runs a credential helper (`docker-credential-<name>`) with `action`
 /// (`get`, `store`, `erase`) and `input` on its stdin; its output. A helper
 /// that exits without reading its input is answered by its exit status, not
-/// by the closed pipe.
+/// by the closed pipe; one still running after [`HELPER_TIMEOUT`] is killed.
 pub fn run_credential_helper(
     program: &Path,
     action: &str,
     input: &str,
 ) -> Result<std::process::Output, Error> {
-    let fail =
-        |e: std::io::Error| Error::Credentials(format!("cannot run {}: {e}", program.display()));
-    let mut child = spawn_retrying(
-        Command::new(program)
-            .arg(action)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
+    run_helper_within(program, action, input, HELPER_TIMEOUT)
+}
+
+fn run_helper_within(
+    program: &Path,
+    action: &str,
+    input: &str,
+    timeout: Duration,
+) -> Result<std::process::Output, Error> {
+    let done = run_bounded(
+        Command::new(program).arg(action),
+        Some(input.as_bytes().to_vec()),
+        timeout,
+        MAX_HELPER_OUTPUT,
     )
-    .map_err(fail)?;
-    if let Some(mut stdin) = child.stdin.take() {
-        match stdin.write_all(input.as_bytes()) {
-            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(fail(e)),
-            _ => {}
-        }
-    }
-    child.wait_with_output().map_err(fail)
+    .map_err(|e| Error::Credentials(format!("{} {action}: {e}", program.display())))?;
+    Ok(std::process::Output {
+        status: done.status,
+        stdout: done.stdout,
+        stderr: done.stderr,
+    })
 }
 
 impl CredentialProvider for DockerCredentials {
@@ -291,7 +303,8 @@ impl CredentialProvider for DockerCredentials {
         if let Some(source) = self.token_sources.iter().find(|s| s.answers_for(registry)) {
             return source.credentials_at(registry, now, margin);
         }
-        Ok(self.credentials(registry))
+        self.looked_up(registry)
+            .map_err(|detail| CredentialError::new("the credential lookup", detail))
     }
 
     fn credentials(&self, registry: &str) -> Option<Credentials> {
@@ -301,20 +314,28 @@ impl CredentialProvider for DockerCredentials {
         {
             return source.credentials(&key);
         }
+        // The error is kept in errors().
+        self.looked_up(&key).unwrap_or(None)
+    }
+}
+
+impl DockerCredentials {
+    /// The lookup of `registry` in the files, done once per registry; an
+    /// error (a broken file, a failing helper) is also noted in
+    /// [`errors`](Self::errors).
+    fn looked_up(&self, registry: &str) -> Result<Option<Credentials>, String> {
+        let key = canonical_registry(registry);
         if let Ok(cache) = self.cache.lock()
-            && let Some(hit) = cache.get(&key)
+            && let Some(hit) = cache.get(key)
         {
             return hit.clone();
         }
-        let found = match self.lookup(&key) {
-            Ok(c) => c,
-            Err(e) => {
-                self.note(e.to_string());
-                None
-            }
-        };
+        let found = self.lookup(key).map_err(|e| e.to_string());
+        if let Err(e) = &found {
+            self.note(e.clone());
+        }
         if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(key, found.clone());
+            cache.insert(key.to_owned(), found.clone());
         }
         found
     }

@@ -11,6 +11,7 @@ mod error;
 mod image;
 pub mod layout;
 pub mod mirrors;
+mod process;
 pub mod progress;
 pub mod signatures;
 mod slots;

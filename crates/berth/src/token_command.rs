@@ -30,11 +30,12 @@
 //! # let _ = client;
 //! ```
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
 
 use berth_protocol::{AccessToken, CredentialError, TokenSource};
+
+use crate::process::{Finished, run_bounded};
 
 /// How long a token is used when the command's output names no expiry.
 pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
@@ -105,61 +106,24 @@ impl CommandTokenSource {
     }
 
     /// Runs the command: its exit status and (capped) output.
-    fn run(&self) -> Result<(std::process::ExitStatus, Vec<u8>, Vec<u8>), CredentialError> {
-        let mut child = crate::credentials::spawn_retrying(
-            Command::new(&self.program)
-                .args(&self.args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped()),
+    fn run(&self) -> Result<Finished, CredentialError> {
+        run_bounded(
+            Command::new(&self.program).args(&self.args),
+            None,
+            self.timeout,
+            MAX_TOKEN_OUTPUT,
         )
-        .map_err(|e| self.error(format!("cannot run it: {e}")))?;
-        let read = |pipe: Option<Box<dyn Read + Send>>| {
-            std::thread::spawn(move || {
-                let mut out = Vec::new();
-                if let Some(p) = pipe {
-                    let _ = p.take(MAX_TOKEN_OUTPUT).read_to_end(&mut out);
-                }
-                out
-            })
-        };
-        let stdout = read(
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        );
-        let stderr = read(
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        );
-        let started = Instant::now();
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if started.elapsed() >= self.timeout => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(self.error(format!(
-                        "it did not finish within {} s",
-                        self.timeout.as_secs()
-                    )));
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-                Err(e) => return Err(self.error(format!("cannot wait for it: {e}"))),
-            }
-        };
-        let stdout = stdout.join().unwrap_or_default();
-        let stderr = stderr.join().unwrap_or_default();
-        Ok((status, stdout, stderr))
+        .map_err(|e| self.error(e.to_string()))
     }
 }
 
 impl TokenSource for CommandTokenSource {
     fn token(&self, now: SystemTime) -> Result<AccessToken, CredentialError> {
-        let (status, stdout, stderr) = self.run()?;
+        let Finished {
+            status,
+            stdout,
+            stderr,
+        } = self.run()?;
         if !status.success() {
             let stderr = String::from_utf8_lossy(&stderr);
             let stderr = stderr.trim();

@@ -139,6 +139,77 @@ fn a_failing_helper_is_reported_not_trusted() {
     );
 }
 
+/// A helper with nothing for the registry is not the end of the search:
+/// the next file may have it.
+#[test]
+fn a_helper_that_has_nothing_leaves_the_search_to_the_next_file() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let auth_json = tmp.path().join("auth.json");
+    let config_json = tmp.path().join("config.json");
+    std::fs::write(&auth_json, r#"{"credsStore":"empty"}"#).expect("write");
+    std::fs::write(&config_json, r#"{"auths":{"quay.io":{"auth":"dTE6cDE="}}}"#).expect("write");
+    helper(
+        tmp.path(),
+        "empty",
+        r#"read server; echo "credentials not found in native keychain"; exit 1"#,
+    );
+    let creds = DockerCredentials::new(CredentialFiles {
+        files: vec![auth_json, config_json],
+    })
+    .helper_dir(tmp.path());
+    assert_eq!(
+        basic(creds.credentials("quay.io")),
+        Some(("u1".into(), "p1".into()))
+    );
+    assert!(creds.errors().is_empty(), "{:?}", creds.errors());
+}
+
+/// A file that cannot be read as a credential file, or a helper that hangs,
+/// fails the lookup with an error that names it, rather than letting the
+/// client go on anonymously and be told only "authentication required".
+#[test]
+fn a_broken_file_or_a_hung_helper_is_an_error_of_the_lookup() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let broken = tmp.path().join("auth.json");
+    let config_json = tmp.path().join("config.json");
+    std::fs::write(&broken, r#"{"auths":{"quay.io":"#).expect("write");
+    std::fs::write(&config_json, r#"{"auths":{"quay.io":{"auth":"dTE6cDE="}}}"#).expect("write");
+    let creds = DockerCredentials::new(CredentialFiles {
+        files: vec![broken.clone(), config_json.clone()],
+    });
+    let now = std::time::SystemTime::now();
+    let margin = std::time::Duration::ZERO;
+    let e = creds
+        .credentials_at("quay.io", now, margin)
+        .expect_err("a broken file");
+    assert!(e.to_string().contains(&broken.display().to_string()), "{e}");
+
+    let hung = tmp.path().join("hung.json");
+    std::fs::write(&hung, r#"{"credHelpers":{"quay.io":"hung"}}"#).expect("write");
+    helper(tmp.path(), "hung", "exec sleep 30");
+    let creds = DockerCredentials::new(CredentialFiles {
+        files: vec![hung, config_json],
+    })
+    .helper_dir(tmp.path())
+    .helper_timeout(std::time::Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let e = creds
+        .credentials_at("quay.io", now, margin)
+        .expect_err("a hung helper");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let shown = e.to_string();
+    assert!(
+        shown.contains("docker-credential-hung") && shown.contains("did not finish"),
+        "{shown}"
+    );
+    // Asked again, the answer is the one already found.
+    let again = creds
+        .credentials_at("quay.io", now, margin)
+        .expect_err("still an error");
+    assert_eq!(again.to_string(), shown);
+    assert_eq!(creds.errors().len(), 1, "{:?}", creds.errors());
+}
+
 #[test]
 fn what_login_writes_is_what_lookup_reads() {
     let tmp = tempfile::tempdir().expect("tmp");
