@@ -5,10 +5,9 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
-use berth::protocol::auth::{Credentials, DockerConfig, Secret, docker_auth_key};
+use berth::protocol::auth::{CredentialSource, Credentials, DockerConfig, Secret, docker_auth_key};
 use berth::protocol::endpoint::canonical_registry;
 use berth::{Client, CredentialFiles, DockerCredentials};
-use berth_hyper::HyperTransport;
 
 use crate::{Failure, Global};
 
@@ -52,32 +51,45 @@ fn read_config(path: &std::path::Path) -> Result<DockerConfig> {
 }
 
 fn write_config(path: &std::path::Path, config: &DockerConfig) -> Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let tmp = path.with_extension("json.berth-tmp");
-    let mut f = std::fs::OpenOptions::new()
+    // A name of this process's own, created fresh (never through a link
+    // planted at it), so concurrent logins do not write into one file.
+    let tmp = path.with_extension(format!("json.berth-tmp.{}", std::process::id()));
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing {}", tmp.display()));
+        }
+        _ => {}
+    }
+    let written = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(&config.to_json())
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).ok();
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+        .and_then(|mut f| {
+            f.write_all(&config.to_json())?;
+            f.sync_all()
+        })
+        .with_context(|| format!("writing {}", tmp.display()))
+        .and_then(|()| {
+            std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
-/// The helper the config names for this registry, if any.
+/// The helper the config names for this registry, if any: the one lookup
+/// would run, matched the way lookup matches keys.
 fn helper_for(config: &DockerConfig, registry: &str) -> Option<String> {
-    config
-        .cred_helpers()
-        .find(|(k, _)| canonical_registry(k) == registry)
-        .map(|(_, v)| v.to_owned())
-        .or_else(|| config.creds_store().map(str::to_owned))
+    match config.lookup(registry, "") {
+        Ok(CredentialSource::Helper(name) | CredentialSource::Store(name)) => Some(name),
+        _ => None,
+    }
 }
 
 fn run_helper(helper: &str, action: &str, input: &str) -> Result<()> {
@@ -115,16 +127,11 @@ pub(crate) async fn login(a: &LoginArgs, g: &Global) -> Result<(), Failure> {
     let files = CredentialFiles::from_env();
     let provider =
         DockerCredentials::new(CredentialFiles::default()).with(&registry, creds.clone());
-    let mut transport = HyperTransport::builder().certs_d(true);
     let mut builder = Client::builder().credentials(Arc::new(provider));
     for host in &g.insecure {
-        transport = transport.insecure_host(host.clone());
         builder = builder.insecure_registry(host.clone());
     }
-    if let Some(ca) = &g.ca_file {
-        transport = transport.extra_ca_file(ca.clone());
-    }
-    let client = builder.build(transport.build().context("cannot set up TLS")?);
+    let client = builder.build(crate::cmd_registry::transport(g)?);
     client.check_login(&registry).await?;
 
     let path = config_path(&files)?;

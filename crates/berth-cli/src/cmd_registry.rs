@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
-use berth::manifest::{Descriptor, ImageConfig, MediaType, Platform};
+use berth::manifest::{Descriptor, ImageConfig, Manifest, MediaType, Platform};
 use berth::protocol::ops::Store;
 use berth::reference::Reference;
 use berth::{Client, CredentialFiles, DockerCredentials, PullOptions, Report};
@@ -21,6 +21,17 @@ pub(crate) struct RefArgs {
     /// An image reference (`ubuntu:24.04`, `ghcr.io/org/app@sha256:...`).
     #[arg(value_name = "REF", value_parser = parse_reference)]
     reference: Reference,
+}
+
+/// `berth manifest REF`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ManifestArgs {
+    /// An image reference (`ubuntu:24.04`, `ghcr.io/org/app@sha256:...`).
+    #[arg(value_name = "REF", value_parser = parse_reference)]
+    reference: Reference,
+    /// Print the multi-platform index itself, not the platform's manifest.
+    #[arg(long = "all-platforms", conflicts_with = "platform")]
+    all_platforms: bool,
 }
 
 /// `berth catalog REGISTRY`.
@@ -96,11 +107,6 @@ pub(crate) fn client(
     global: &Global,
     progress: Option<berth::Progress>,
 ) -> Result<Client<HyperTransport>> {
-    // Proxies as curl and Docker read them (HTTPS_PROXY, HTTP_PROXY,
-    // NO_PROXY); loopback is never proxied.
-    let proxy =
-        berth_hyper::ProxyConfig::from_env().context("the proxy settings in the environment")?;
-    let mut transport = HyperTransport::builder().certs_d(true).proxy(proxy);
     let mut credentials = DockerCredentials::new(CredentialFiles::from_env());
     for (registry, command) in &global.token_command {
         let source = berth::CommandTokenSource::shell(command.clone());
@@ -113,11 +119,7 @@ pub(crate) fn client(
         builder = builder.registries(berth::mirrors::read_registries_conf(path)?);
     }
     for host in &global.insecure {
-        transport = transport.insecure_host(host.clone());
         builder = builder.insecure_registry(host.clone());
-    }
-    if let Some(ca) = &global.ca_file {
-        transport = transport.extra_ca_file(ca.clone());
     }
     if let Some(n) = global.concurrency {
         builder = builder.concurrency(n);
@@ -136,11 +138,28 @@ pub(crate) fn client(
             Err(e) => eprintln!("berth: warning: no blob-info cache: {e}"),
         }
     }
+    Ok(builder.build(transport(global)?))
+}
+
+/// The transport every command uses: certs.d, the proxies in the
+/// environment, `--insecure-registry` and `--ca-file`.
+pub(crate) fn transport(global: &Global) -> Result<HyperTransport> {
+    // Proxies as curl and Docker read them (HTTPS_PROXY, HTTP_PROXY,
+    // NO_PROXY); loopback is never proxied.
+    let proxy =
+        berth_hyper::ProxyConfig::from_env().context("the proxy settings in the environment")?;
+    let mut transport = HyperTransport::builder().certs_d(true).proxy(proxy);
+    for host in &global.insecure {
+        transport = transport.insecure_host(host.clone());
+    }
+    if let Some(ca) = &global.ca_file {
+        transport = transport.extra_ca_file(ca.clone());
+    }
     let transport = transport.build().context("cannot set up TLS")?;
     for warning in transport.warnings() {
         eprintln!("berth: warning: {warning}");
     }
-    Ok(builder.build(transport))
+    Ok(transport)
 }
 
 fn platform(global: &Global) -> Result<Platform, Failure> {
@@ -218,25 +237,40 @@ pub(crate) async fn digest(a: &RefArgs, g: &Global) -> Result<(), Failure> {
     Ok(())
 }
 
-pub(crate) async fn manifest(a: &RefArgs, g: &Global) -> Result<(), Failure> {
+pub(crate) async fn manifest(a: &ManifestArgs, g: &Global) -> Result<(), Failure> {
     let c = client(g, None)?;
-    // With --platform, the platform's manifest; without, the manifest the
-    // reference names, exactly as sent.
-    let bytes = match (&g.platform, a.reference.digest()) {
-        (Some(_), _) => c
-            .platform_manifest(&a.reference, &platform(g)?)
+    let r = &a.reference;
+    // The bytes exactly as the registry sent them: of the index itself with
+    // --all-platforms, else of the platform's manifest (this machine's, or
+    // --platform's) when the reference names an index.
+    let bytes = match r.digest() {
+        // By digest: whatever the content is, from whichever store has it
+        // (the manifest store, then the blob store), verified.
+        Some(_) => {
+            let content = c.content(r, &[Store::Manifests, Store::Blobs]).await?;
+            let is_index = content.store == Store::Manifests
+                && Manifest::from_vec(
+                    content.bytes.to_vec(),
+                    content.media_type.as_ref().map(MediaType::as_str),
+                )
+                .is_ok_and(|m| m.is_index());
+            if is_index && !a.all_platforms {
+                c.platform_manifest(r, &platform(g)?)
+                    .await?
+                    .manifest
+                    .raw()
+                    .to_vec()
+            } else {
+                content.bytes.to_vec()
+            }
+        }
+        None if a.all_platforms => c.manifest(r).await?.manifest.raw().to_vec(),
+        None => c
+            .platform_manifest(r, &platform(g)?)
             .await?
             .manifest
             .raw()
             .to_vec(),
-        // By digest: whatever the content is, from whichever store has it
-        // (the manifest store, then the blob store), verified.
-        (None, Some(_)) => c
-            .content(&a.reference, &[Store::Manifests, Store::Blobs])
-            .await?
-            .bytes
-            .to_vec(),
-        (None, None) => c.manifest(&a.reference).await?.manifest.raw().to_vec(),
     };
     std::io::stdout()
         .lock()

@@ -88,8 +88,9 @@ enum Command {
     Ref(cmd_ref::Args),
     /// Print the digest of the manifest a reference names.
     Digest(cmd_registry::RefArgs),
-    /// Print a manifest exactly as the registry sent it.
-    Manifest(cmd_registry::RefArgs),
+    /// Print a manifest exactly as the registry sent it: the platform's
+    /// manifest from a multi-platform image, unless --all-platforms.
+    Manifest(cmd_registry::ManifestArgs),
     /// Print the image configuration for the platform.
     Config(cmd_registry::RefArgs),
     /// Write a blob (REF@DIGEST) to stdout, verified.

@@ -89,11 +89,33 @@ fn every_command_against_the_real_registry() {
     let out = berth(&home, &["digest", &reference], None);
     assert_eq!(ok(&out), format!("{}\n", top.digest));
 
-    // manifest: the registry's bytes exactly.
+    // manifest: the registry's bytes exactly; from an index, this
+    // machine's manifest unless --all-platforms.
+    let blob = |digest: &str| {
+        let hex = digest.strip_prefix("sha256:").expect("sha256");
+        std::fs::read(src.join("blobs/sha256").join(hex)).expect("blob")
+    };
+    let index_raw = blob(&top.digest.to_string());
+    let out = berth(&home, &["manifest", &reference, "--all-platforms"], None);
+    assert_eq!(ok(&out).as_bytes(), index_raw);
+    let index: serde_json::Value = serde_json::from_slice(&index_raw).expect("index json");
+    let amd64 = index["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .find(|m| m["platform"]["architecture"] == "amd64")
+        .expect("an amd64 entry");
+    let amd64_raw = blob(amd64["digest"].as_str().expect("digest"));
     let out = berth(&home, &["manifest", &reference], None);
-    let raw =
-        std::fs::read(src.join("blobs/sha256").join(top.digest.encoded())).expect("index blob");
-    assert_eq!(out.stdout, raw);
+    if berth::manifest::Platform::host().architecture == "amd64" {
+        assert_eq!(ok(&out).as_bytes(), amd64_raw);
+    }
+    let out = berth(
+        &home,
+        &["manifest", &reference, "--platform", "linux/amd64"],
+        None,
+    );
+    assert_eq!(ok(&out).as_bytes(), amd64_raw);
     let out = berth(
         &home,
         &["manifest", &reference, "--platform", "linux/arm64"],
@@ -316,6 +338,11 @@ fn login_logout_and_auth_failures() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o077, 0, "the config is private to its owner");
+    let left: Vec<_> = std::fs::read_dir(home.join(".docker"))
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(left, ["config.json"], "no temporary file left beside it");
     ok(&berth(
         &home,
         &["push", src.to_str().expect("path"), &reference],
@@ -329,6 +356,14 @@ fn login_logout_and_auth_failures() {
     assert_eq!(out.status.code(), Some(4));
     let out = berth(&home, &["logout", &host], None);
     assert_eq!(out.status.code(), Some(3), "not logged in");
+
+    // A credential file that cannot be read is the error, named, rather
+    // than an anonymous request the registry refuses.
+    std::fs::write(home.join(".docker/config.json"), "{\"auths\":").expect("write");
+    let out = berth(&home, &["tags", &reference], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains(".docker/config.json"), "{err}");
 }
 
 #[test]
