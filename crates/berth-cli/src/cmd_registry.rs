@@ -313,8 +313,10 @@ pub(crate) async fn blob(a: &RefArgs, g: &Global) -> Result<(), Failure> {
     let descriptor = Descriptor::new(MediaType::new("application/octet-stream"), digest, size);
     let mut out = std::io::stdout().lock();
     c.fetch_blob(r.domain(), r.path(), &descriptor, |chunk| {
-        out.write_all(chunk)
-            .map_err(|e| berth::Error::Usage(format!("writing to stdout: {e}")))
+        out.write_all(chunk).map_err(|source| berth::Error::Io {
+            path: "standard output".into(),
+            source,
+        })
     })
     .await?;
     out.flush().context("writing to stdout")?;

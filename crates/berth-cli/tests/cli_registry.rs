@@ -216,6 +216,17 @@ fn every_command_against_the_real_registry() {
         berth::manifest::Digester::sha256_of(&out.stdout).to_string(),
         layer_digest
     );
+    // A full disk behind stdout is a failure (1), not a usage error (2).
+    let full = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["blob", &format!("{host}/demo/app@{layer_digest}")])
+        .env("HOME", &home)
+        .env("DOCKER_CONFIG", home.join(".docker"))
+        .stdout(std::fs::File::create("/dev/full").expect("/dev/full"))
+        .output()
+        .expect("berth runs");
+    let err = String::from_utf8_lossy(&full.stderr);
+    assert_eq!(full.status.code(), Some(1), "{err}");
+    assert!(err.contains("standard output"), "{err}");
 
     // tag, copy (within the registry: mounted), delete.
     assert_eq!(
