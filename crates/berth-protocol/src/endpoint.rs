@@ -157,7 +157,8 @@ impl EndpointPolicy {
     }
 
     /// Names `authority` insecure. A host without a port covers every port
-    /// of that host.
+    /// of that host; `*.example.com` covers every subdomain of example.com
+    /// (as a registries.conf wildcard prefix does).
     pub fn insecure(mut self, authority: impl Into<String>) -> Self {
         self.insecure.push(authority.into());
         self
@@ -167,6 +168,13 @@ impl EndpointPolicy {
     pub fn is_insecure(&self, authority: &str) -> bool {
         let canonical = canonical_registry(authority);
         self.insecure.iter().any(|i| {
+            if let Some(suffix) = i.strip_prefix("*.") {
+                let host = host_of(canonical);
+                return host.len() > suffix.len() + 1
+                    && host.is_char_boundary(host.len() - suffix.len() - 1)
+                    && host[host.len() - suffix.len() - 1..]
+                        .eq_ignore_ascii_case(&format!(".{suffix}"));
+            }
             let i = canonical_registry(i);
             i.eq_ignore_ascii_case(canonical)
                 || (!i.contains(':') && host_of(canonical).eq_ignore_ascii_case(i))
@@ -287,6 +295,12 @@ mod tests {
             "a host without port covers all ports"
         );
         assert!(!p.is_insecure("myreg.lan:5001"));
+        let wild = EndpointPolicy::new().insecure("*.corp.example");
+        assert!(wild.is_insecure("reg.corp.example"));
+        assert!(wild.is_insecure("a.b.CORP.example:5000"));
+        assert!(!wild.is_insecure("corp.example"));
+        assert!(!wild.is_insecure("evilcorp.example"));
+        assert!(!wild.is_insecure("corp.example.evil"));
         let e = p.endpoints("127.0.0.1:5000");
         assert_eq!(e[1].scheme, Scheme::Http);
         assert!(

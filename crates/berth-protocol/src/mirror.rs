@@ -119,13 +119,9 @@ impl Registries {
                 });
             }
         }
-        let location = if entry.location.is_empty() {
-            prefix
-        } else {
-            &entry.location
-        };
+        // No location: the registry is where the reference says.
         out.push(PullSource {
-            reference: rewrite(reference, prefix, location)?,
+            reference: rewrite(reference, prefix, &entry.location)?,
             is_mirror: false,
             insecure: entry.insecure,
         });
@@ -165,10 +161,17 @@ fn matches_prefix(prefix: &str, name: &str) -> bool {
 
 fn rewrite(reference: &Reference, prefix: &str, location: &str) -> Result<Reference, SourceError> {
     let text = reference.to_string();
-    let rewritten = if prefix.starts_with("*.") || location.is_empty() {
+    // What the prefix matched: for a wildcard, the reference's whole host,
+    // as containers/image rewrites it.
+    let matched = if prefix.starts_with("*.") {
+        reference.domain().len()
+    } else {
+        prefix.len()
+    };
+    let rewritten = if location.is_empty() {
         text
     } else {
-        format!("{location}{}", &text[prefix.len()..])
+        format!("{location}{}", &text[matched..])
     };
     Reference::parse(&rewritten).map_err(|e| SourceError::BadRewrite(format!("{rewritten}: {e}")))
 }
@@ -213,6 +216,11 @@ mod tests {
                 RegistryEntry {
                     prefix: "*.corp.example".into(),
                     insecure: true,
+                    mirrors: vec![Mirror {
+                        location: "mirror.corp:5000/cache".into(),
+                        insecure: false,
+                        pull_from_mirror: PullFromMirror::All,
+                    }],
                     ..RegistryEntry::default()
                 },
             ],
@@ -254,8 +262,15 @@ mod tests {
         let s = conf()
             .pull_sources(&r("reg.corp.example/x"))
             .expect("sources");
-        assert!(s[0].insecure);
-        assert_eq!(s[0].reference.to_string(), "reg.corp.example/x");
+        assert_eq!(
+            s.iter()
+                .map(|p| p.reference.to_string())
+                .collect::<Vec<_>>(),
+            ["mirror.corp:5000/cache/x", "reg.corp.example/x"],
+            "a wildcard's mirror takes the place of the matched host"
+        );
+        assert!(s[0].is_mirror && !s[0].insecure);
+        assert!(!s[1].is_mirror && s[1].insecure);
         let s = conf().pull_sources(&r("quay.io/x")).expect("sources");
         assert_eq!(s.len(), 1);
     }

@@ -53,6 +53,14 @@ pub fn parse_registries_conf(text: &str) -> Result<Registries, String> {
         if r.prefix.is_empty() && r.location.is_empty() {
             return Err(format!("registry[{i}]: needs a prefix or a location"));
         }
+        // As containers/image: a wildcard names many registries, so no one
+        // location can stand for them.
+        if r.prefix.starts_with("*.") && !r.location.is_empty() {
+            return Err(format!(
+                "registry[{i}]: the wildcard prefix {:?} cannot have a location",
+                r.prefix
+            ));
+        }
         let mut mirrors = Vec::new();
         for (j, m) in r.mirror.into_iter().enumerate() {
             let pull_from_mirror = match m.pull_from_mirror.as_deref() {
@@ -89,8 +97,10 @@ pub fn read_registries_conf(path: &Path) -> Result<Registries, Error> {
     parse_registries_conf(&text).map_err(|e| Error::layout(path, format!("registries.conf: {e}")))
 }
 
-/// The registries (`host[:port]`) a configuration marks insecure, mirrors
-/// included, for the endpoint policy.
+/// The registries (`host[:port]`, or a `*.` wildcard) a configuration marks
+/// insecure, mirrors included, for the endpoint policy. berth's insecure
+/// setting is per host: `insecure` on an entry whose prefix has a path
+/// (`example.com/team`) covers the whole host.
 pub fn insecure_hosts(registries: &Registries) -> Vec<String> {
     let host = |location: &str| location.split('/').next().unwrap_or(location).to_owned();
     let mut out = Vec::new();
@@ -149,6 +159,15 @@ blocked = true
         assert!(conf.entries[1].blocked);
         assert_eq!(insecure_hosts(&conf), ["mirror.local:5000"]);
         assert!(parse_registries_conf("[[registry]]\nprefix = 1").is_err());
+        let wildcard =
+            parse_registries_conf("[[registry]]\nprefix = \"*.corp.example\"\ninsecure = true")
+                .expect("a wildcard without location");
+        assert_eq!(insecure_hosts(&wildcard), ["*.corp.example"]);
+        let e = parse_registries_conf(
+            "[[registry]]\nprefix = \"*.corp.example\"\nlocation = \"r.example\"",
+        )
+        .expect_err("a wildcard with a location");
+        assert!(e.contains("wildcard"), "{e}");
         assert!(
             parse_registries_conf(
                 "[[registry]]\n[[registry.mirror]]\nlocation = \"x\"\npull-from-mirror = \"some\""
