@@ -33,7 +33,7 @@ struct ServeArgs {
     #[arg(long, value_name = "USER", requires = "password_stdin")]
     user: Option<String>,
     /// Read the password for --user from standard input.
-    #[arg(long = "password-stdin")]
+    #[arg(long = "password-stdin", requires = "user")]
     password_stdin: bool,
 }
 

@@ -391,6 +391,14 @@ fn help_documents_exit_codes_and_completions_generate() {
         let script = ok(&berth(tmp.path(), &["completions", shell], None));
         assert!(script.contains("berth") && script.len() > 500, "{shell}");
     }
+    // A password without a user would serve with no auth at all.
+    let out = berth(
+        tmp.path(),
+        &["registry", "serve", "--password-stdin"],
+        Some("s3cret\n"),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--user"));
 }
 
 /// Quotes a word for `sh -c`.

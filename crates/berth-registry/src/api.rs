@@ -945,10 +945,12 @@ fn content_range(headers: &HeaderMap) -> Result<Option<(u64, u64)>, ApiError> {
     let (a, b) = s.split_once('-').ok_or_else(bad)?;
     let a: u64 = a.trim().parse().map_err(|_| bad())?;
     let b: u64 = b.trim().parse().map_err(|_| bad())?;
-    if b < a {
-        return Err(bad());
-    }
-    Ok(Some((a, b - a + 1)))
+    // b - a + 1, refused when b < a or when it overflows (0-u64::MAX).
+    let len = b
+        .checked_sub(a)
+        .and_then(|d| d.checked_add(1))
+        .ok_or_else(bad)?;
+    Ok(Some((a, len)))
 }
 
 /// Checks a chunk's `Content-Range` against the session: it must start
@@ -1243,6 +1245,14 @@ mod tests {
         assert_eq!(parse_range(&h, 10), Ok(Some((7, 9))));
         h.insert(header::RANGE, HeaderValue::from_static("bytes=10-"));
         assert_eq!(parse_range(&h, 10), Err(()));
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_RANGE, HeaderValue::from_static("5-9"));
+        assert_eq!(content_range(&h).expect("valid"), Some((5, 5)));
+        for bad in ["9-5", "0-18446744073709551615", "x-1"] {
+            h.insert(header::CONTENT_RANGE, HeaderValue::from_static(bad));
+            let e = content_range(&h).expect_err(bad);
+            assert_eq!(e.status, StatusCode::RANGE_NOT_SATISFIABLE, "{bad}");
+        }
         let q = Query::parse(Some("mount=sha256%3Aab&from=a%2Fb&n=&x"));
         assert_eq!(q.get("mount"), Some("sha256:ab"));
         assert_eq!(q.get("from"), Some("a/b"));

@@ -17,8 +17,19 @@ use crate::error::ApiError;
 pub struct RepoName(String);
 
 impl RepoName {
-    /// Checks `name`; `NAME_INVALID` when it breaks the grammar.
+    /// Checks `name`; `NAME_INVALID` when it breaks the grammar or is
+    /// longer than a reference's path may be (255 bytes).
     pub fn parse(name: &str) -> Result<RepoName, ApiError> {
+        if name.len() > berth_reference::PATH_MAX_LEN {
+            return Err(ApiError::new(
+                ErrorCode::NameInvalid,
+                format!(
+                    "invalid repository name: {} bytes, longer than {}",
+                    name.len(),
+                    berth_reference::PATH_MAX_LEN
+                ),
+            ));
+        }
         grammar::check_repository_path(name).map_err(|e| {
             ApiError::new(
                 ErrorCode::NameInvalid,
@@ -146,6 +157,12 @@ mod tests {
         for good in ["a", "team/app", "a.b/c_d/e-f", "x__y"] {
             RepoName::parse(good).expect(good);
         }
+        // 255 bytes is the most a reference's path may have.
+        let longest = "a/".repeat(127) + "a";
+        assert_eq!(longest.len(), 255);
+        RepoName::parse(&longest).expect("255 bytes");
+        let err = RepoName::parse(&format!("{longest}b")).expect_err("256 bytes");
+        assert_eq!(err.code, ErrorCode::NameInvalid);
         for bad in ["..", ".x", "-x", "a/b", ""] {
             TagName::parse(bad).expect_err(bad);
         }

@@ -53,15 +53,26 @@ fn remove_if_exists(path: &Path) -> io::Result<bool> {
 
 impl DiskStore {
     /// Opens (creating when missing) a store at `dir`. Partial uploads
-    /// left by an earlier run are removed.
+    /// and writes left by an earlier run are removed: the files this store
+    /// names `tmp/upload-*` and `tmp/write-*`, nothing else, so a `tmp`
+    /// directory that was there before holds its own files still.
     pub fn open(dir: &Path) -> io::Result<DiskStore> {
         fs::create_dir_all(dir.join("blobs"))?;
         fs::create_dir_all(dir.join("repositories"))?;
         let tmp = dir.join("tmp");
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp)?;
-        }
         fs::create_dir_all(&tmp)?;
+        for entry in fs::read_dir(&tmp)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let ours = name.to_str().is_some_and(|n| {
+                n.strip_prefix("upload-")
+                    .or_else(|| n.strip_prefix("write-"))
+                    .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()))
+            });
+            if ours && entry.file_type()?.is_file() {
+                not_found_is_none(fs::remove_file(entry.path()))?;
+            }
+        }
         Ok(DiskStore {
             dir: dir.to_path_buf(),
             uploads: Mutex::new(HashMap::new()),
@@ -436,5 +447,28 @@ impl Store for DiskStore {
 
     fn delete_tag(&self, repo: &RepoName, tag: &TagName) -> io::Result<bool> {
         remove_if_exists(&self.tags_dir(repo).join(tag.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opening_removes_only_the_stores_own_leftovers() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let tmp = dir.path().join("tmp");
+        fs::create_dir_all(tmp.join("notes")).expect("mkdir");
+        fs::write(tmp.join("keep.txt"), b"mine").expect("write");
+        fs::write(tmp.join("upload-not-hex"), b"mine too").expect("write");
+        let upload = tmp.join(format!("upload-{}", UploadId::generate()));
+        let write = tmp.join(format!("write-{}", UploadId::generate()));
+        fs::write(&upload, b"partial").expect("write");
+        fs::write(&write, b"partial").expect("write");
+        DiskStore::open(dir.path()).expect("opens");
+        assert!(!upload.exists() && !write.exists(), "leftovers removed");
+        assert_eq!(fs::read(tmp.join("keep.txt")).expect("kept"), b"mine");
+        assert!(tmp.join("upload-not-hex").exists());
+        assert!(tmp.join("notes").is_dir());
     }
 }
