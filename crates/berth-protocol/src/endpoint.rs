@@ -121,6 +121,20 @@ pub fn canonical_registry(domain: &str) -> &str {
     }
 }
 
+/// Whether `host` (without port) is a subdomain of `domain`, as a
+/// `*.domain` wildcard covers it; case-insensitive.
+pub(crate) fn is_subdomain(host: &str, domain: &str) -> bool {
+    let Some(cut) = host.len().checked_sub(domain.len()) else {
+        return false;
+    };
+    match (host.get(..cut), host.get(cut..)) {
+        (Some(sub), Some(tail)) => {
+            sub.len() > 1 && sub.ends_with('.') && tail.eq_ignore_ascii_case(domain)
+        }
+        _ => false,
+    }
+}
+
 /// The host without its port (`[::1]:5000` is `::1`).
 pub fn host_of(authority: &str) -> &str {
     if authority.parse::<IpAddr>().is_ok() {
@@ -168,12 +182,8 @@ impl EndpointPolicy {
     pub fn is_insecure(&self, authority: &str) -> bool {
         let canonical = canonical_registry(authority);
         self.insecure.iter().any(|i| {
-            if let Some(suffix) = i.strip_prefix("*.") {
-                let host = host_of(canonical);
-                return host.len() > suffix.len() + 1
-                    && host.is_char_boundary(host.len() - suffix.len() - 1)
-                    && host[host.len() - suffix.len() - 1..]
-                        .eq_ignore_ascii_case(&format!(".{suffix}"));
+            if let Some(domain) = i.strip_prefix("*.") {
+                return is_subdomain(host_of(canonical), domain);
             }
             let i = canonical_registry(i);
             i.eq_ignore_ascii_case(canonical)

@@ -5,7 +5,7 @@
 
 use berth_reference::Reference;
 
-use crate::endpoint::canonical_registry;
+use crate::endpoint::{canonical_registry, host_of};
 
 /// When a mirror may be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -149,12 +149,9 @@ fn matches_prefix(prefix: &str, name: &str) -> bool {
     if prefix.is_empty() {
         return false;
     }
-    if let Some(suffix) = prefix.strip_prefix("*.") {
+    if let Some(domain) = prefix.strip_prefix("*.") {
         let host = name.split('/').next().unwrap_or("");
-        let host = host.split(':').next().unwrap_or(host);
-        return host.len() > suffix.len()
-            && host.ends_with(suffix)
-            && host[..host.len() - suffix.len()].ends_with('.');
+        return crate::endpoint::is_subdomain(host_of(host), domain);
     }
     name == prefix || (name.starts_with(prefix) && name[prefix.len()..].starts_with('/'))
 }
