@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 use berth::manifest::{Descriptor, ImageConfig, Manifest, MediaType, Platform};
-use berth::protocol::ops::Store;
+use berth::protocol::ops::{FetchedManifest, Store};
 use berth::reference::Reference;
 use berth::{Client, CredentialFiles, DockerCredentials, PullOptions, Report};
 use berth_hyper::HyperTransport;
@@ -172,6 +172,27 @@ fn platform(global: &Global) -> Result<Platform, Failure> {
     }
 }
 
+/// Commands that act on the whole image a reference names refuse
+/// `--platform` rather than ignore it: `berth delete --platform linux/arm64`
+/// would otherwise delete every platform's index.
+fn no_platform(global: &Global, command: &str) -> Result<(), Failure> {
+    let Some(p) = &global.platform else {
+        return Ok(());
+    };
+    let instead = if command == "push" {
+        format!("pull with `--platform {p}` into a layout of its own and push that")
+    } else {
+        format!("name the platform's manifest by its digest (`berth digest --platform {p} REF`)")
+    };
+    Err(Failure {
+        code: 2,
+        error: anyhow!(
+            "--platform does not apply to `berth {command}`, which acts on the whole image; \
+             {instead}"
+        ),
+    })
+}
+
 fn print_json(value: &serde_json::Value) -> Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
@@ -226,7 +247,16 @@ fn print_report(r: &Report, global: &Global) -> Result<()> {
 }
 
 pub(crate) async fn digest(a: &RefArgs, g: &Global) -> Result<(), Failure> {
-    let d = client(g, None)?.resolve(&a.reference).await?;
+    let c = client(g, None)?;
+    // With --platform, the digest of that platform's manifest (as `crane
+    // digest --platform` prints it); without, of what the reference names.
+    let d = match &g.platform {
+        None => c.resolve(&a.reference).await?,
+        Some(_) => c
+            .platform_manifest(&a.reference, &platform(g)?)
+            .await?
+            .descriptor(),
+    };
     if g.json {
         print_json(
             &json!({"digest": d.digest.to_string(), "mediaType": d.media_type.as_str(), "size": d.size}),
@@ -246,22 +276,32 @@ pub(crate) async fn manifest(a: &ManifestArgs, g: &Global) -> Result<(), Failure
     let bytes = match r.digest() {
         // By digest: whatever the content is, from whichever store has it
         // (the manifest store, then the blob store), verified.
-        Some(_) => {
+        Some(digest) => {
             let content = c.content(r, &[Store::Manifests, Store::Blobs]).await?;
-            let is_index = content.store == Store::Manifests
-                && Manifest::from_vec(
-                    content.bytes.to_vec(),
-                    content.media_type.as_ref().map(MediaType::as_str),
-                )
-                .is_ok_and(|m| m.is_index());
-            if is_index && !a.all_platforms {
-                c.platform_manifest(r, &platform(g)?)
-                    .await?
-                    .manifest
-                    .raw()
-                    .to_vec()
-            } else {
-                content.bytes.to_vec()
+            let index = (content.store == Store::Manifests && !a.all_platforms)
+                .then(|| {
+                    Manifest::from_vec(
+                        content.bytes.to_vec(),
+                        content.media_type.as_ref().map(MediaType::as_str),
+                    )
+                })
+                .and_then(Result::ok)
+                .filter(Manifest::is_index);
+            match index {
+                // The index is here already: only the platform's entry is
+                // fetched.
+                Some(manifest) => {
+                    let top = FetchedManifest {
+                        manifest,
+                        digest: digest.clone(),
+                    };
+                    c.pick_platform(r, top, &platform(g)?)
+                        .await?
+                        .manifest
+                        .raw()
+                        .to_vec()
+                }
+                None => content.bytes.to_vec(),
             }
         }
         None if a.all_platforms => c.manifest(r).await?.manifest.raw().to_vec(),
@@ -447,6 +487,7 @@ pub(crate) async fn pull(a: &PullArgs, g: &Global) -> Result<(), Failure> {
 }
 
 pub(crate) async fn push(a: &PushArgs, g: &Global) -> Result<(), Failure> {
+    no_platform(g, "push")?;
     let report = client(g, progress(g.quiet))?
         .push(&a.dir, &a.reference)
         .await?;
@@ -466,6 +507,7 @@ pub(crate) async fn copy(a: &CopyArgs, g: &Global) -> Result<(), Failure> {
 }
 
 pub(crate) async fn tag(a: &TagArgs, g: &Global) -> Result<(), Failure> {
+    no_platform(g, "tag")?;
     let d = client(g, None)?.tag(&a.reference, &a.tag).await?;
     if g.json {
         print_json(&json!({"digest": d.to_string(), "tag": a.tag}))?
@@ -476,6 +518,7 @@ pub(crate) async fn tag(a: &TagArgs, g: &Global) -> Result<(), Failure> {
 }
 
 pub(crate) async fn delete(a: &RefArgs, g: &Global) -> Result<(), Failure> {
+    no_platform(g, "delete")?;
     let d = client(g, None)?.delete(&a.reference).await?;
     if g.json {
         print_json(&json!({"deleted": d.to_string()}))?

@@ -86,7 +86,8 @@ enum Command {
     /// Print a reference in its normalised form (`ubuntu` is
     /// `docker.io/library/ubuntu:latest`).
     Ref(cmd_ref::Args),
-    /// Print the digest of the manifest a reference names.
+    /// Print the digest of the manifest a reference names (with --platform,
+    /// of that platform's manifest in a multi-platform image).
     Digest(cmd_registry::RefArgs),
     /// Print a manifest exactly as the registry sent it: the platform's
     /// manifest from a multi-platform image, unless --all-platforms.

@@ -123,6 +123,47 @@ fn every_command_against_the_real_registry() {
     );
     let m: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json manifest");
     assert_eq!(m["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+    // By the index's digest: the same choice, or the index itself.
+    let by_digest = format!("{host}/demo/app@{}", top.digest);
+    let out = berth(
+        &home,
+        &["manifest", &by_digest, "--platform", "linux/amd64"],
+        None,
+    );
+    assert_eq!(ok(&out).as_bytes(), amd64_raw);
+    let out = berth(&home, &["manifest", &by_digest, "--all-platforms"], None);
+    assert_eq!(ok(&out).as_bytes(), index_raw);
+    // digest with --platform: that platform's manifest, as crane prints it.
+    let out = berth(
+        &home,
+        &["digest", &reference, "--platform", "linux/amd64"],
+        None,
+    );
+    assert_eq!(
+        ok(&out),
+        format!("{}\n", amd64["digest"].as_str().expect("digest"))
+    );
+    // Commands on the whole image refuse --platform instead of ignoring it.
+    for args in [
+        vec!["delete", &reference, "--platform", "linux/arm64"],
+        vec!["tag", &reference, "other", "--platform", "linux/arm64"],
+        vec![
+            "push",
+            src.to_str().expect("path"),
+            &reference,
+            "--platform",
+            "linux/arm64",
+        ],
+    ] {
+        let out = berth(&home, &args, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--platform does not apply"), "{args:?}: {err}");
+    }
+    assert_eq!(
+        ok(&berth(&home, &["digest", &reference], None)),
+        format!("{}\n", top.digest)
+    );
 
     // config for a platform; global option before the subcommand too.
     let out = berth(

@@ -435,29 +435,31 @@ impl<T: Transport> Client<T> {
         platform: &Platform,
     ) -> Result<FetchedManifest, Error> {
         let top = self.manifest_at(ManifestAddress::of(reference)).await?;
-        if !top.manifest.is_index() {
+        let Some(chosen) = choose_platform(&top, platform)? else {
             return Ok(top);
-        }
-        let chosen =
-            top.manifest
-                .select(platform)
-                .cloned()
-                .ok_or_else(|| Error::NoMatchingPlatform {
-                    wanted: platform.to_string(),
-                    available: top
-                        .manifest
-                        .manifests()
-                        .iter()
-                        .filter(|d| !d.is_unknown_platform())
-                        .filter_map(|d| d.platform.as_ref().map(ToString::to_string))
-                        .collect(),
-                })?;
+        };
         self.manifest_at(ManifestAddress {
             domain: reference.domain().to_owned(),
             name: reference.path().to_owned(),
-            reference: ManifestRef::Digest(chosen.digest),
+            reference: ManifestRef::Digest(chosen),
         })
         .await
+    }
+
+    /// The manifest for `platform` under `top`, a manifest the caller has
+    /// already fetched for `reference`: `top` itself unless it is an index,
+    /// else the index entry's manifest, fetched by digest (from the
+    /// reference's sources, as [`Client::manifest`] fetches).
+    pub async fn pick_platform(
+        &self,
+        reference: &Reference,
+        top: FetchedManifest,
+        platform: &Platform,
+    ) -> Result<FetchedManifest, Error> {
+        match choose_platform(&top, platform)? {
+            None => Ok(top),
+            Some(chosen) => self.manifest(&reference.clone().with_digest(chosen)).await,
+        }
     }
 
     /// The image configuration (its bytes, verified) for `platform`.
@@ -996,6 +998,29 @@ impl BlobSink for crate::layout::TempBlob {
     fn restart(&mut self) -> Result<bool, Error> {
         crate::layout::TempBlob::restart(self).map(|()| true)
     }
+}
+
+/// The digest of `top`'s entry for `platform` when `top` is an index
+/// (`None` when it is not); an index with no such entry is
+/// [`Error::NoMatchingPlatform`], listing what it has.
+fn choose_platform(top: &FetchedManifest, platform: &Platform) -> Result<Option<Digest>, Error> {
+    if !top.manifest.is_index() {
+        return Ok(None);
+    }
+    let chosen = top
+        .manifest
+        .select(platform)
+        .ok_or_else(|| Error::NoMatchingPlatform {
+            wanted: platform.to_string(),
+            available: top
+                .manifest
+                .manifests()
+                .iter()
+                .filter(|d| !d.is_unknown_platform())
+                .filter_map(|d| d.platform.as_ref().map(ToString::to_string))
+                .collect(),
+        })?;
+    Ok(Some(chosen.digest.clone()))
 }
 
 /// One try of an operation on one pull source.
