@@ -20,6 +20,7 @@ use crate::body::{self, Body};
 use crate::error::ApiError;
 use crate::faults::{Applied, Faults};
 use crate::names::{RepoName, TagName, UploadId, parse_digest};
+use crate::sessions::Sessions;
 use crate::storage::{Append, Finish, Store, StoredManifest};
 
 /// The realm in `WWW-Authenticate: Basic realm="..."`.
@@ -37,6 +38,7 @@ pub(crate) struct Shared {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) basic: Option<(String, String)>,
     pub(crate) faults: Faults,
+    pub(crate) sessions: Sessions,
 }
 
 /// A response being built.
@@ -726,8 +728,9 @@ fn blob_unknown(repo: &RepoName, digest: &Digest) -> ApiError {
 }
 
 /// A `Range: bytes=a-b` (or `a-`, or `-n`) over a blob of `size` bytes:
-/// `Ok(None)` for no range (or one this server ignores), `Err` when it
-/// cannot be satisfied.
+/// `Ok(None)` for no range, or one this server ignores (several ranges, or
+/// one that breaks the grammar: RFC 9110 says to answer as if there were
+/// none); `Err` when a valid range cannot be satisfied (416).
 fn parse_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ()> {
     let Some(value) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
         return Ok(None);
@@ -739,30 +742,39 @@ fn parse_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ()>
         return Ok(None);
     }
     let Some((a, b)) = spec.split_once('-') else {
-        return Err(());
+        return Ok(None);
     };
     let (a, b) = (a.trim(), b.trim());
-    let (start, end) = if a.is_empty() {
-        let n: u64 = b.parse().map_err(|_| ())?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    if a.is_empty() {
+        // A suffix: the last n bytes.
+        if !digits(b) {
+            return Ok(None);
+        }
+        // More digits than a u64 holds ask for more than any blob has.
+        let n: u64 = b.parse().unwrap_or(u64::MAX);
         if n == 0 || size == 0 {
             return Err(());
         }
-        (size.saturating_sub(n), size - 1)
+        return Ok(Some((size.saturating_sub(n), size - 1)));
+    }
+    if !digits(a) || !(b.is_empty() || digits(b)) {
+        return Ok(None);
+    }
+    let start: u64 = a.parse().unwrap_or(u64::MAX);
+    let last: u64 = if b.is_empty() {
+        u64::MAX
     } else {
-        let start: u64 = a.parse().map_err(|_| ())?;
-        let end: u64 = if b.is_empty() {
-            size.saturating_sub(1)
-        } else {
-            b.parse::<u64>()
-                .map_err(|_| ())?
-                .min(size.saturating_sub(1))
-        };
-        (start, end)
+        b.parse().unwrap_or(u64::MAX)
     };
-    if start >= size || end < start {
+    if last < start {
+        // Invalid by the grammar, so ignored, not refused.
+        return Ok(None);
+    }
+    if start >= size {
         return Err(());
     }
-    Ok(Some((start, end)))
+    Ok(Some((start, last.min(size - 1))))
 }
 
 async fn get_blob(
@@ -988,7 +1000,13 @@ async fn finish(
     digest: &Digest,
 ) -> Result<Reply, ApiError> {
     let (r, i, d) = (repo.clone(), id.clone(), digest.clone());
-    match blocking(shared, move |s| s.finish_upload(&r, &i, &d)).await? {
+    let finished = blocking(shared, move |s| s.finish_upload(&r, &i, &d)).await?;
+    // The session is gone whatever the digest turned out to be (unless it
+    // is another repository's).
+    if finished != Finish::Unknown {
+        shared.sessions.closed(id);
+    }
+    match finished {
         Finish::Stored { .. } => Ok(Reply::new(StatusCode::CREATED)
             .header("location", format!("/v2/{repo}/blobs/{digest}"))
             .header("docker-content-digest", digest.to_string())
@@ -1029,13 +1047,29 @@ async fn start_upload(
             }
         }
     }
+    // Abandoned sessions go first, then there must be room for this one.
+    for (r, i) in shared.sessions.take_expired() {
+        let _ = blocking(shared, move |s| s.cancel_upload(&r, &i)).await;
+    }
+    if let Err(max) = shared.sessions.room() {
+        drain(req.body_mut()).await;
+        return Err(ApiError::new(
+            ErrorCode::TooManyRequests,
+            format!(
+                "{max} upload sessions are open; finish or cancel one, or wait for idle ones \
+                 to expire"
+            ),
+        ));
+    }
     let r = repo.clone();
     let id = blocking(shared, move |s| s.start_upload(&r)).await?;
+    let _busy = shared.sessions.opened(repo, &id);
     if let Some(d) = query.get("digest") {
         // Monolithic: the body is the blob.
         let digest = match parse_digest(d) {
             Ok(digest) => digest,
             Err(e) => {
+                shared.sessions.closed(&id);
                 let (r, i) = (repo.clone(), id.clone());
                 let _ = blocking(shared, move |s| s.cancel_upload(&r, &i)).await;
                 drain(req.body_mut()).await;
@@ -1043,6 +1077,7 @@ async fn start_upload(
             }
         };
         if let Err(e) = append_body(shared, repo, &id, 0, req.into_body()).await {
+            shared.sessions.closed(&id);
             let (r, i) = (repo.clone(), id.clone());
             let _ = blocking(shared, move |s| s.cancel_upload(&r, &i)).await;
             return Err(e);
@@ -1053,11 +1088,37 @@ async fn start_upload(
 }
 
 async fn upload_status(shared: &Shared, repo: &RepoName, id: &UploadId) -> Result<Reply, ApiError> {
+    let _busy = shared.sessions.busy(id);
     let (r, i) = (repo.clone(), id.clone());
     let Some(size) = blocking(shared, move |s| s.upload_size(&r, &i)).await? else {
         return Err(upload_unknown(id));
     };
     Ok(session_reply(StatusCode::NO_CONTENT, repo, id, size))
+}
+
+/// The answer to a chunk that was refused: a 416 says where the session
+/// stands (`Location`, `Range`), so the client can resume from there;
+/// anything else is the plain error.
+async fn refused_chunk(
+    shared: &Shared,
+    repo: &RepoName,
+    id: &UploadId,
+    e: ApiError,
+) -> Result<Reply, ApiError> {
+    if e.status != StatusCode::RANGE_NOT_SATISFIABLE {
+        return Err(e);
+    }
+    let (r, i) = (repo.clone(), id.clone());
+    let size = blocking(shared, move |s| s.upload_size(&r, &i))
+        .await?
+        .unwrap_or(0);
+    let mut reply = error_reply(&e)
+        .header("location", format!("/v2/{repo}/blobs/uploads/{id}"))
+        .header("docker-upload-uuid", id.as_str());
+    if size > 0 {
+        reply = reply.header("range", format!("0-{}", size - 1));
+    }
+    Ok(reply)
 }
 
 async fn patch_upload(
@@ -1066,25 +1127,12 @@ async fn patch_upload(
     id: &UploadId,
     mut req: Request<Incoming>,
 ) -> Result<Reply, ApiError> {
+    let _busy = shared.sessions.busy(id);
     let offset = match chunk_offset(shared, repo, id, req.headers()).await {
         Ok(offset) => offset,
         Err(e) => {
             drain(req.body_mut()).await;
-            if e.status != StatusCode::RANGE_NOT_SATISFIABLE {
-                return Err(e);
-            }
-            // Say where the session stands, so the client can resume.
-            let (r, i) = (repo.clone(), id.clone());
-            let size = blocking(shared, move |s| s.upload_size(&r, &i))
-                .await?
-                .unwrap_or(0);
-            let mut reply = error_reply(&e)
-                .header("location", format!("/v2/{repo}/blobs/uploads/{id}"))
-                .header("docker-upload-uuid", id.as_str());
-            if size > 0 {
-                reply = reply.header("range", format!("0-{}", size - 1));
-            }
-            return Ok(reply);
+            return refused_chunk(shared, repo, id, e).await;
         }
     };
     let size = append_body(shared, repo, id, offset, req.into_body()).await?;
@@ -1098,6 +1146,7 @@ async fn put_upload(
     query: &Query,
     mut req: Request<Incoming>,
 ) -> Result<Reply, ApiError> {
+    let _busy = shared.sessions.busy(id);
     let checked = match query.get("digest") {
         Some(d) => match parse_digest(d) {
             Ok(digest) => chunk_offset(shared, repo, id, req.headers())
@@ -1115,7 +1164,7 @@ async fn put_upload(
         Err(e) => {
             // Read what the client sends, so that it sees the answer.
             drain(req.body_mut()).await;
-            return Err(e);
+            return refused_chunk(shared, repo, id, e).await;
         }
     };
     append_body(shared, repo, id, offset, req.into_body()).await?;
@@ -1125,8 +1174,10 @@ async fn put_upload(
 async fn cancel_upload(shared: &Shared, repo: &RepoName, id: &UploadId) -> Result<Reply, ApiError> {
     let (r, i) = (repo.clone(), id.clone());
     if !blocking(shared, move |s| s.cancel_upload(&r, &i)).await? {
+        // Another repository's session stays as it was.
         return Err(upload_unknown(id));
     }
+    shared.sessions.closed(id);
     Ok(Reply::new(StatusCode::NO_CONTENT))
 }
 
@@ -1243,8 +1294,37 @@ mod tests {
         assert_eq!(parse_range(&h, 10), Ok(Some((2, 9))));
         h.insert(header::RANGE, HeaderValue::from_static("bytes=-3"));
         assert_eq!(parse_range(&h, 10), Ok(Some((7, 9))));
-        h.insert(header::RANGE, HeaderValue::from_static("bytes=10-"));
-        assert_eq!(parse_range(&h, 10), Err(()));
+        h.insert(
+            header::RANGE,
+            HeaderValue::from_static("bytes=2-99999999999999999999999"),
+        );
+        assert_eq!(parse_range(&h, 10), Ok(Some((2, 9))));
+        h.insert(
+            header::RANGE,
+            HeaderValue::from_static("bytes=-99999999999999999999999"),
+        );
+        assert_eq!(parse_range(&h, 10), Ok(Some((0, 9))));
+        // Valid but unsatisfiable: 416.
+        for unsatisfiable in ["bytes=10-", "bytes=10-12", "bytes=-0"] {
+            h.insert(header::RANGE, HeaderValue::from_static(unsatisfiable));
+            assert_eq!(parse_range(&h, 10), Err(()), "{unsatisfiable}");
+        }
+        h.insert(header::RANGE, HeaderValue::from_static("bytes=-1"));
+        assert_eq!(parse_range(&h, 0), Err(()));
+        // Invalid: ignored, the whole blob is served.
+        for invalid in [
+            "bytes=5-3",
+            "bytes=x-1",
+            "bytes=1-y",
+            "bytes=-",
+            "bytes=3",
+            "bytes=+1-2",
+            "items=0-1",
+            "bytes=0-1,3-4",
+        ] {
+            h.insert(header::RANGE, HeaderValue::from_static(invalid));
+            assert_eq!(parse_range(&h, 10), Ok(None), "{invalid}");
+        }
         let mut h = HeaderMap::new();
         h.insert(header::CONTENT_RANGE, HeaderValue::from_static("5-9"));
         assert_eq!(content_range(&h).expect("valid"), Some((5, 5)));

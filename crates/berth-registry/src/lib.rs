@@ -12,10 +12,14 @@
 //! - The distribution spec as a client sees it: `/v2/`; manifests by tag
 //!   and digest (GET, HEAD, PUT, DELETE; a PUT is parsed, its blobs and
 //!   child manifests must be in the repository, 4 MiB at most); blobs
-//!   (GET with `Range`, HEAD, DELETE); uploads (monolithic, chunked with
+//!   (GET with `Range` — a range that breaks the grammar is ignored, one
+//!   that cannot be satisfied is 416 —, HEAD, DELETE); uploads (monolithic, chunked with
 //!   `Content-Range` that must start where the session ends — else 416 —,
 //!   cross-repository mounts, status, cancel; the digest is checked and
-//!   nothing is stored on a mismatch); tags and catalog in lexical order
+//!   nothing is stored on a mismatch; at most
+//!   [`max_uploads`](RegistryBuilder::max_uploads) sessions open, and
+//!   abandoned ones dropped after
+//!   [`upload_idle_timeout`](RegistryBuilder::upload_idle_timeout)); tags and catalog in lexical order
 //!   with `n`, `last` and `Link`; the referrers API with `artifactType`
 //!   filtering; the spec's error bodies and codes.
 //! - Names are validated with `berth-reference`'s grammar before they
@@ -69,12 +73,14 @@ mod error;
 mod faults;
 mod names;
 mod server;
+mod sessions;
 pub mod storage;
 
 pub use error::{ApiError, StartError, status_of};
 pub use faults::{Fault, FaultRule, Faults};
 pub use names::{RepoName, TagName, UploadId, parse_digest};
 pub use server::{Auth, Registry, RegistryBuilder, RunningRegistry};
+pub use sessions::{DEFAULT_MAX_UPLOADS, DEFAULT_UPLOAD_IDLE};
 pub use storage::{DiskStore, MemoryStore, Storage, Store};
 
 /// The realm of the Basic challenge: `WWW-Authenticate: Basic

@@ -4,6 +4,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -15,6 +16,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::api::{Shared, handle};
 use crate::error::StartError;
 use crate::faults::Faults;
+use crate::sessions::{DEFAULT_MAX_UPLOADS, DEFAULT_UPLOAD_IDLE, Sessions};
 use crate::storage::Storage;
 
 /// Who may use the registry.
@@ -78,6 +80,8 @@ pub struct RegistryBuilder {
     auth: Auth,
     faults: Faults,
     bind: String,
+    max_uploads: usize,
+    upload_idle: Duration,
 }
 
 impl Default for RegistryBuilder {
@@ -87,6 +91,8 @@ impl Default for RegistryBuilder {
             auth: Auth::None,
             faults: Faults::new(),
             bind: "127.0.0.1:0".to_owned(),
+            max_uploads: DEFAULT_MAX_UPLOADS,
+            upload_idle: DEFAULT_UPLOAD_IDLE,
         }
     }
 }
@@ -118,6 +124,23 @@ impl RegistryBuilder {
         self
     }
 
+    /// How many upload sessions may be open at once (default
+    /// [`DEFAULT_MAX_UPLOADS`]); past it, starting one answers 429
+    /// `TOOMANYREQUESTS` until a session finishes, is cancelled or expires.
+    pub fn max_uploads(mut self, n: usize) -> Self {
+        self.max_uploads = n;
+        self
+    }
+
+    /// How long an upload session may sit between requests before it is
+    /// dropped with what it held (default [`DEFAULT_UPLOAD_IDLE`]). Idle
+    /// sessions are dropped when a new one starts; a session is never
+    /// dropped while a request is working on it.
+    pub fn upload_idle_timeout(mut self, idle: Duration) -> Self {
+        self.upload_idle = idle;
+        self
+    }
+
     /// Binds, prepares the storage, and serves in a task of the current
     /// Tokio runtime until stopped.
     pub async fn start(self) -> Result<RunningRegistry, StartError> {
@@ -140,6 +163,7 @@ impl RegistryBuilder {
             store,
             basic,
             faults: self.faults.clone(),
+            sessions: Sessions::new(self.max_uploads, self.upload_idle),
         });
         let (stop_tx, stop_rx) = oneshot::channel();
         let task = tokio::spawn(serve(listener, shared, stop_rx));

@@ -143,6 +143,19 @@ async fn chunks_out_of_order_or_repeated_are_refused_with_416() {
         assert_eq!(status.header("range"), Some("0-99"));
         let second = patch("100-199", blob[100..200].to_vec()).await;
         assert_eq!(second.header("range"), Some("0-199"));
+        // A closing PUT with a chunk out of place says where the session
+        // stands too.
+        let misplaced = c
+            .raw(
+                Method::PUT,
+                &format!("{location}?digest={digest}"),
+                &[("content-range", "100-199")],
+                blob[100..200].to_vec(),
+            )
+            .await;
+        assert_eq!(misplaced.status, StatusCode::RANGE_NOT_SATISFIABLE);
+        assert_eq!(misplaced.header("range"), Some("0-199"));
+        assert_eq!(misplaced.header("docker-upload-uuid"), Some(uuid.as_str()));
         // The last chunk with the closing PUT.
         let done = c
             .raw(
@@ -184,6 +197,102 @@ async fn chunks_out_of_order_or_repeated_are_refused_with_416() {
         assert_eq!(cancel.status, StatusCode::NO_CONTENT);
         let gone = c.raw(Method::GET, &location, &[], Bytes::new()).await;
         assert_eq!(gone.status, StatusCode::NOT_FOUND);
+        assert_eq!(fx.tmp_files(), 0);
+        fx.registry.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_sessions_are_capped_and_abandoned_ones_expire() {
+    for kind in KINDS {
+        // At most two sessions; none expires in this part.
+        let fx = Fixture::start_built(kind, |b| {
+            b.max_uploads(2)
+                .upload_idle_timeout(std::time::Duration::from_secs(3600))
+        })
+        .await;
+        let c = Client::new(&fx.host()).await;
+        let start = || c.raw(Method::POST, "/v2/capped/blobs/uploads/", &[], Bytes::new());
+        let a = start().await;
+        let b = start().await;
+        assert_eq!(
+            (a.status, b.status),
+            (StatusCode::ACCEPTED, StatusCode::ACCEPTED)
+        );
+        let third = start().await;
+        assert_eq!(
+            third.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{:?}",
+            third.body
+        );
+        assert_eq!(third.code(), "TOOMANYREQUESTS");
+        // A monolithic upload needs a session too.
+        let blob = pseudo_random(100, 9);
+        let digest = Digester::sha256_of(&blob);
+        let mono = c
+            .raw(
+                Method::POST,
+                &format!("/v2/capped/blobs/uploads/?digest={digest}"),
+                &[("content-type", "application/octet-stream")],
+                blob.clone(),
+            )
+            .await;
+        assert_eq!(mono.status, StatusCode::TOO_MANY_REQUESTS);
+        // A session cancelled, or finished, makes room.
+        let a_location = a.header("location").expect("location").to_owned();
+        let cancel = c.raw(Method::DELETE, &a_location, &[], Bytes::new()).await;
+        assert_eq!(cancel.status, StatusCode::NO_CONTENT);
+        let mono = c
+            .raw(
+                Method::POST,
+                &format!("/v2/capped/blobs/uploads/?digest={digest}"),
+                &[("content-type", "application/octet-stream")],
+                blob.clone(),
+            )
+            .await;
+        assert_eq!(mono.status, StatusCode::CREATED, "{:?}", mono.body);
+        assert_eq!(start().await.status, StatusCode::ACCEPTED);
+        assert_eq!(start().await.status, StatusCode::TOO_MANY_REQUESTS);
+        fx.registry.stop().await;
+
+        // Sessions expire as soon as they are idle: starting one drops
+        // the others, with what they held.
+        let fx =
+            Fixture::start_built(kind, |b| b.upload_idle_timeout(std::time::Duration::ZERO)).await;
+        let c = Client::new(&fx.host()).await;
+        let old = c
+            .raw(Method::POST, "/v2/idle/blobs/uploads/", &[], Bytes::new())
+            .await;
+        let old_location = old.header("location").expect("location").to_owned();
+        let patch = c
+            .raw(
+                Method::PATCH,
+                &old_location,
+                &[("content-range", "0-99")],
+                blob.clone(),
+            )
+            .await;
+        assert_eq!(patch.status, StatusCode::ACCEPTED);
+        assert_eq!(patch.header("range"), Some("0-99"));
+        let new = c
+            .raw(Method::POST, "/v2/idle/blobs/uploads/", &[], Bytes::new())
+            .await;
+        assert_eq!(new.status, StatusCode::ACCEPTED);
+        let gone = c.raw(Method::GET, &old_location, &[], Bytes::new()).await;
+        assert_eq!(gone.status, StatusCode::NOT_FOUND);
+        assert_eq!(gone.code(), "BLOB_UPLOAD_UNKNOWN");
+        // The new session works, and on disk only its file is left.
+        let new_location = new.header("location").expect("location").to_owned();
+        let done = c
+            .raw(
+                Method::PUT,
+                &format!("{new_location}?digest={digest}"),
+                &[],
+                blob.clone(),
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::CREATED, "{:?}", done.body);
         assert_eq!(fx.tmp_files(), 0);
         fx.registry.stop().await;
     }
@@ -593,6 +702,17 @@ async fn blob_ranges() {
             .await;
         assert_eq!(r.status, StatusCode::RANGE_NOT_SATISFIABLE);
         assert_eq!(r.header("content-range"), Some("bytes */200000"));
+        // A range that breaks the grammar is ignored: the whole blob.
+        let r = c
+            .raw(
+                Method::GET,
+                &path,
+                &[("range", "bytes=20-10")],
+                Bytes::new(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(&r.body[..], &blob[..]);
         let h = c.raw(Method::HEAD, &path, &[], Bytes::new()).await;
         assert_eq!(h.status, StatusCode::OK);
         assert_eq!(h.header("content-length"), Some("200000"));

@@ -15,7 +15,7 @@ use berth_protocol::ops::{
 };
 use berth_protocol::{Anonymous, CredentialProvider, Operation, Session, StaticCredentials};
 use berth_reference::Digest;
-use berth_registry::{Auth, Registry, RunningRegistry, Storage};
+use berth_registry::{Auth, Registry, RegistryBuilder, RunningRegistry, Storage};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{HeaderMap, Method, StatusCode};
@@ -44,6 +44,14 @@ impl Fixture {
     }
 
     pub async fn start_with(kind: Kind, auth: Auth) -> Fixture {
+        Fixture::start_built(kind, |b| b.auth(auth)).await
+    }
+
+    /// A registry with the builder's settings besides its storage.
+    pub async fn start_built(
+        kind: Kind,
+        settings: impl FnOnce(RegistryBuilder) -> RegistryBuilder,
+    ) -> Fixture {
         let dir = match kind {
             Kind::Memory => None,
             Kind::Disk => Some(tempfile::tempdir().expect("tempdir")),
@@ -52,9 +60,7 @@ impl Fixture {
             None => Storage::memory(),
             Some(d) => Storage::disk(d.path().join("store")),
         };
-        let registry = Registry::builder()
-            .storage(storage)
-            .auth(auth)
+        let registry = settings(Registry::builder().storage(storage))
             .bind("127.0.0.1:0")
             .start()
             .await
