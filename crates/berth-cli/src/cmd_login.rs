@@ -50,6 +50,40 @@ fn read_config(path: &std::path::Path) -> Result<DockerConfig> {
     }
 }
 
+/// How long a login or logout waits for another to finish with the config.
+const CONFIG_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Holds the config's directory locked (an advisory `flock`, released when
+/// the returned handle drops) so that two logins or logouts at once each
+/// read the other's change before writing: read, change and write happen
+/// under the lock. The directory, not the file: the file is replaced by a
+/// rename, and a lock on the old one would not hold the next writer back.
+fn lock_config(path: &std::path::Path) -> Result<std::fs::File> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let handle = std::fs::File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    let deadline = std::time::Instant::now() + CONFIG_LOCK_WAIT;
+    loop {
+        match handle.try_lock() {
+            Ok(()) => return Ok(handle),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => bail!(
+                "{} stayed locked for {} s: another login or logout is updating it",
+                dir.display(),
+                CONFIG_LOCK_WAIT.as_secs()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", dir.display()));
+            }
+        }
+    }
+}
+
 fn write_config(path: &std::path::Path, config: &DockerConfig) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
@@ -135,6 +169,7 @@ pub(crate) async fn login(a: &LoginArgs, g: &Global) -> Result<(), Failure> {
     client.check_login(&registry).await?;
 
     let path = config_path(&files)?;
+    let _locked = lock_config(&path)?;
     let mut config = read_config(&path)?;
     let key = docker_auth_key(&registry);
     match helper_for(&config, &registry) {
@@ -159,6 +194,7 @@ pub(crate) async fn logout(a: &LogoutArgs, g: &Global) -> Result<(), Failure> {
     let registry = canonical_registry(&a.registry).to_owned();
     let files = CredentialFiles::from_env();
     let path = config_path(&files)?;
+    let _locked = lock_config(&path)?;
     let mut config = read_config(&path)?;
     let key = docker_auth_key(&registry);
     let removed = match helper_for(&config, &registry) {

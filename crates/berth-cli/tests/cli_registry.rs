@@ -419,6 +419,57 @@ fn login_logout_and_auth_failures() {
 }
 
 #[test]
+fn a_logout_waits_while_another_holds_the_config() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path().join("home");
+    let docker = home.join(".docker");
+    std::fs::create_dir_all(&docker).expect("docker dir");
+    // Two entries; the logout removes one and must keep what another
+    // writer put there meanwhile.
+    std::fs::write(
+        docker.join("config.json"),
+        r#"{"auths":{"a.example":{"auth":"dTpw"},"b.example":{"auth":"dTpw"}}}"#,
+    )
+    .expect("config");
+    let lock = std::fs::File::open(&docker).expect("open dir");
+    lock.lock().expect("lock");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["logout", "a.example"])
+        .env("HOME", &home)
+        .env("DOCKER_CONFIG", &docker)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("berth runs");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        child.try_wait().expect("wait").is_none(),
+        "logout went ahead while the config was locked"
+    );
+    // What the lock's holder writes meanwhile.
+    std::fs::write(
+        docker.join("config.json"),
+        r#"{"auths":{"a.example":{"auth":"dTpw"},"b.example":{"auth":"dTpw"},"c.example":{"auth":"dTpw"}}}"#,
+    )
+    .expect("config");
+    lock.unlock().expect("unlock");
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = std::fs::read_to_string(docker.join("config.json")).expect("config");
+    assert!(
+        !config.contains("a.example")
+            && config.contains("b.example")
+            && config.contains("c.example"),
+        "{config}"
+    );
+}
+
+#[test]
 fn help_documents_exit_codes_and_completions_generate() {
     let tmp = tempfile::tempdir().expect("tmp");
     let help = ok(&berth(tmp.path(), &["--help"], None));
