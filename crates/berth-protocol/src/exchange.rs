@@ -69,6 +69,11 @@ pub(crate) struct Exchange {
     credentials_ok: bool,
     sent_with_auth: bool,
     auth_retried: bool,
+    /// The token fetched for this exchange's own 401: sent with its retry
+    /// whatever the cache thinks of its lifetime (a token that lives less
+    /// than the cache's margin is still good for the request it was
+    /// fetched for).
+    fresh_token: Option<berth_auth::Secret>,
     retries: u32,
     redirects: usize,
     phase: Phase,
@@ -117,6 +122,7 @@ impl Exchange {
             credentials_ok,
             sent_with_auth: false,
             auth_retried: false,
+            fresh_token: None,
             retries: 0,
             redirects: 0,
             phase: Phase::Ready,
@@ -171,11 +177,15 @@ impl Exchange {
                 .unwrap_or(HeaderValue::from_static("berth")),
         );
         self.sent_with_auth = false;
-        if self.credentials_ok
-            && let Some(auth) = cx
-                .session
-                .authorization(&self.registry, &self.scopes, cx.now)?
-        {
+        let auth = match &self.fresh_token {
+            Some(token) if self.credentials_ok => Some(token.clone()),
+            _ if self.credentials_ok => {
+                cx.session
+                    .authorization(&self.registry, &self.scopes, cx.now)?
+            }
+            _ => None,
+        };
+        if let Some(auth) = auth {
             let mut v = HeaderValue::from_str(auth.expose())
                 .map_err(|_| Error::invalid("credentials", "not a valid header value"))?;
             v.set_sensitive(true);
@@ -395,6 +405,10 @@ impl Exchange {
                     }
                 })?;
                 cx.session.store_token(fetch.key, &response, cx.now);
+                self.fresh_token = Some(berth_auth::Secret::new(format!(
+                    "Bearer {}",
+                    response.token().expose()
+                )));
                 self.send(cx).map(Progress::Act)
             }
             _ => Err(Error::Misuse("a body arrived when none was asked for")),

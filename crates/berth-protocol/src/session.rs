@@ -344,7 +344,10 @@ impl Session {
     }
 
     pub(crate) fn store_token(&mut self, key: TokenKey, response: &TokenResponse, now: SystemTime) {
-        let expires_at = response.expires_at(now);
+        // Its lifetime counts from when it arrived, on this machine's
+        // clock: `issued_at` is the token server's clock, and a server
+        // a minute behind would make a 60 s token expired on arrival.
+        let expires_at = now.checked_add(response.expires_in()).unwrap_or(now);
         self.tokens.insert(
             key,
             CachedToken {

@@ -101,6 +101,80 @@ fn docker_hub_token_flow_and_cache() {
     );
 }
 
+/// A token's lifetime counts on this machine's clock from its arrival: a
+/// token server an hour behind (its `issued_at`) does not make a fresh
+/// token expired. And a token that lives less than the cache's margin is
+/// still sent with the request it was fetched for.
+#[test]
+fn a_fresh_token_is_used_whatever_the_servers_clock_or_its_lifetime() {
+    const CHALLENGE: &str = r#"Bearer realm="https://auth.example/token",service="reg""#;
+    for (body, cached) in [
+        // issued_at is T0 - 1 h.
+        (
+            r#"{"token":"tok","expires_in":60,"issued_at":"2023-11-14T21:13:20Z"}"#,
+            true,
+        ),
+        (r#"{"token":"tok","expires_in":5}"#, false),
+    ] {
+        let manifest = image_manifest(b"{}", b"layer");
+        let digest = sha256(manifest.as_bytes());
+        let ok = |s: &mut Script| {
+            s.on("HEAD", "https://reg.example/v2/app/manifests/v1")
+                .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+                .header("docker-content-digest", &digest.to_string())
+                .header("content-length", &manifest.len().to_string())
+                .done();
+        };
+        let mut s = Script::new();
+        s.on("GET", "https://reg.example/v2/")
+            .status(401)
+            .header("www-authenticate", CHALLENGE)
+            .done()
+            .on("HEAD", "https://reg.example/v2/app/manifests/v1")
+            .status(401)
+            .header(
+                "www-authenticate",
+                &format!("{CHALLENGE},scope=\"repository:app:pull\""),
+            )
+            .done()
+            .on(
+                "GET",
+                "https://auth.example/token?service=reg&scope=repository%3Aapp%3Apull",
+            )
+            .body(body)
+            .done();
+        ok(&mut s);
+        if cached {
+            // 30 s later the cached token is reused, no new 401.
+            ok(&mut s);
+        }
+        let clock = SimClock::at(T0);
+        let mut session = Session::anonymous();
+        run(
+            &mut Ping::new(&session, "reg.example"),
+            &mut session,
+            &s,
+            &clock,
+        )
+        .expect("ping");
+        let resolve = || Resolve::new(address("reg.example", "app", tag("v1")));
+        let d = run(&mut resolve(), &mut session, &s, &clock).expect("resolve");
+        assert_eq!(d.digest, digest);
+        if cached {
+            clock.advance(Duration::from_secs(30));
+            run(&mut resolve(), &mut session, &s, &clock).expect("resolve again");
+        }
+        assert!(s.finished(), "{body}");
+        for retried in &s.seen()[3..] {
+            assert_eq!(
+                retried.header("authorization"),
+                Some("Bearer tok"),
+                "{body}"
+            );
+        }
+    }
+}
+
 /// A token is for the registry that asked for it: another registry whose
 /// challenge names the same token server, service and scope does not get
 /// it (it gets its own, from a token request of its own).
