@@ -298,6 +298,18 @@ fn no_proxy_matches(pattern: &str, host: &str, port: u16) -> bool {
     if pattern.is_empty() {
         return false;
     }
+    // A CIDR block matches hosts written as addresses in it (no lookup,
+    // as curl and Go's proxy rules do).
+    if let Some((net, bits)) = pattern.split_once('/') {
+        return match (
+            net.parse::<std::net::IpAddr>(),
+            bits.parse::<u8>(),
+            host.parse::<std::net::IpAddr>(),
+        ) {
+            (Ok(net), Ok(bits), Ok(ip)) => in_block(net, bits, ip),
+            _ => false,
+        };
+    }
     if let (Ok(a), Ok(b)) = (
         pattern.parse::<std::net::IpAddr>(),
         host.parse::<std::net::IpAddr>(),
@@ -312,6 +324,23 @@ fn no_proxy_matches(pattern: &str, host: &str, port: u16) -> bool {
         || host
             .strip_suffix(suffix)
             .is_some_and(|rest| rest.ends_with('.'))
+}
+
+/// Whether `ip` is in the block `net/bits` (IPv4 in IPv4 blocks, IPv6 in
+/// IPv6 ones; a prefix longer than the address matches nothing).
+fn in_block(net: std::net::IpAddr, bits: u8, ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match (net, ip) {
+        (IpAddr::V4(net), IpAddr::V4(ip)) if bits <= 32 => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
+            u32::from(net) & mask == u32::from(ip) & mask
+        }
+        (IpAddr::V6(net), IpAddr::V6(ip)) if bits <= 128 => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
+            u128::from(net) & mask == u128::from(ip) & mask
+        }
+        _ => false,
+    }
 }
 
 fn split_port(pattern: &str) -> (&str, Option<u16>) {
@@ -402,6 +431,34 @@ mod tests {
         assert!(!c.bypasses("reg.io", 443));
         assert!(c.bypasses("fd00::1", 443));
         assert!(config(&["*"]).bypasses("anything.example", 1));
+    }
+
+    #[test]
+    fn no_proxy_cidr_blocks() {
+        let c = config(&[
+            "10.0.0.0/8",
+            "192.168.1.0/24:5000",
+            "fd00::/8",
+            "172.16.0.1/0x",
+        ]);
+        assert!(c.bypasses("10.1.2.3", 443));
+        assert!(c.bypasses("10.255.255.255", 80));
+        assert!(!c.bypasses("11.0.0.1", 443));
+        assert!(c.bypasses("192.168.1.7", 5000));
+        assert!(!c.bypasses("192.168.1.7", 443), "the block's port only");
+        assert!(!c.bypasses("192.168.2.7", 5000));
+        assert!(c.bypasses("fd12::1", 443));
+        assert!(c.bypasses("[fd12::1]", 443));
+        assert!(!c.bypasses("fe80::1", 443));
+        assert!(
+            !c.bypasses("172.16.0.1", 443),
+            "a malformed block matches nothing"
+        );
+        assert!(!c.bypasses("ten.example", 443), "names are not looked up");
+        assert!(config(&["0.0.0.0/0"]).bypasses("203.0.113.9", 443));
+        assert!(!config(&["0.0.0.0/0"]).bypasses("2001:db8::1", 443));
+        assert!(!config(&["10.0.0.0/33"]).bypasses("10.0.0.1", 443));
+        assert!(config(&["::/0"]).bypasses("2001:db8::1", 443));
     }
 
     #[test]
