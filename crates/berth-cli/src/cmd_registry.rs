@@ -115,8 +115,13 @@ pub(crate) fn client(
         );
     }
     let mut builder = Client::builder().credentials(Arc::new(credentials));
+    // registries.conf's insecure entries skip certificate checks too, as
+    // containers/image reads them; the client only allows plain http.
+    let mut conf_insecure = Vec::new();
     if let Some(path) = &global.registries_conf {
-        builder = builder.registries(berth::mirrors::read_registries_conf(path)?);
+        let registries = berth::mirrors::read_registries_conf(path)?;
+        conf_insecure = berth::mirrors::insecure_hosts(&registries);
+        builder = builder.registries(registries);
     }
     for host in &global.insecure {
         builder = builder.insecure_registry(host.clone());
@@ -138,18 +143,23 @@ pub(crate) fn client(
             Err(e) => eprintln!("berth: warning: no blob-info cache: {e}"),
         }
     }
-    Ok(builder.build(transport(global)?))
+    Ok(builder.build(transport_with(global, &conf_insecure)?))
 }
 
 /// The transport every command uses: certs.d, the proxies in the
 /// environment, `--insecure-registry` and `--ca-file`.
 pub(crate) fn transport(global: &Global) -> Result<HyperTransport> {
+    transport_with(global, &[])
+}
+
+/// [`transport`], with more insecure sites (registries.conf's).
+fn transport_with(global: &Global, more_insecure: &[String]) -> Result<HyperTransport> {
     // Proxies as curl and Docker read them (HTTPS_PROXY, HTTP_PROXY,
     // NO_PROXY); loopback is never proxied.
     let proxy =
         berth_hyper::ProxyConfig::from_env().context("the proxy settings in the environment")?;
     let mut transport = HyperTransport::builder().certs_d(true).proxy(proxy);
-    for host in &global.insecure {
+    for host in global.insecure.iter().chain(more_insecure) {
         transport = transport.insecure_host(host.clone());
     }
     if let Some(ca) = &global.ca_file {

@@ -21,7 +21,7 @@ use tower_service::Service;
 
 use crate::error::{BoxError, FailureKind, TransportFailure, classify_connect};
 use crate::proxy::{Proxy, ProxyRules, Route};
-use crate::tls::host_key;
+use crate::tls::{HTTPS_PORT, site_key};
 
 type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
@@ -261,16 +261,49 @@ type Tls = HttpsConnector<ProxyConnector>;
 #[derive(Clone)]
 pub(crate) struct Connector {
     pub(crate) default: Tls,
-    pub(crate) per_host: Arc<HashMap<String, Tls>>,
+    /// By site, `host:port` ([`site_key`]).
+    pub(crate) per_site: Arc<HashMap<String, Tls>>,
+    /// `*.domain` insecure entries' domains, and their connector.
+    pub(crate) insecure_wildcards: Option<(Arc<[String]>, Tls)>,
     pub(crate) timeout: Duration,
+}
+
+impl Connector {
+    /// The TLS connector for a URL's site.
+    fn tls_for(&self, dst: &Uri) -> &Tls {
+        let Some(host) = dst.host() else {
+            return &self.default;
+        };
+        let port = dst.port_u16().unwrap_or(match dst.scheme_str() {
+            Some("http") => 80,
+            _ => HTTPS_PORT,
+        });
+        let key = site_key(&format!("{host}:{port}"), port);
+        if let Some(tls) = self.per_site.get(&key) {
+            return tls;
+        }
+        if let Some((domains, tls)) = &self.insecure_wildcards {
+            let bare = host
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .unwrap_or(host);
+            if domains
+                .iter()
+                .any(|d| berth_protocol::endpoint::is_subdomain(bare, d))
+            {
+                return tls;
+            }
+        }
+        &self.default
+    }
 }
 
 impl std::fmt::Debug for Connector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connector")
             .field(
-                "hosts_with_client_certificates",
-                &self.per_host.keys().collect::<Vec<_>>(),
+                "sites_with_settings",
+                &self.per_site.keys().collect::<Vec<_>>(),
             )
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
@@ -291,14 +324,7 @@ impl Service<Uri> for Connector {
             .authority()
             .map(|a| a.as_str().to_owned())
             .unwrap_or_default();
-        let mut tls = match dst.host() {
-            Some(host) => self
-                .per_host
-                .get(&host_key(host))
-                .unwrap_or(&self.default)
-                .clone(),
-            None => self.default.clone(),
-        };
+        let mut tls = self.tls_for(&dst).clone();
         let timeout = self.timeout;
         let connecting = tls.call(dst);
         Box::pin(async move {

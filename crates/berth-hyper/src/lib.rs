@@ -43,7 +43,7 @@
 //!     // exist) for per-host CAs and client certificates.
 //!     .certs_d(true)
 //!     // Docker's `--insecure-registry`: no certificate verification for
-//!     // this host (on every port).
+//!     // this host and port only.
 //!     .insecure_host("registry.internal:5000")
 //!     .proxy(ProxyConfig::new().with_no_proxy("internal"))
 //!     .build()?;
@@ -261,9 +261,11 @@ impl Inner {
 
 /// Settings for a [`HyperTransport`].
 ///
-/// Per-host settings (insecure hosts, CAs, client certificates) are keyed
-/// by host name: rustls gives the certificate checks the server name
-/// without its port, so `localhost:5000` and `localhost:5001` share them.
+/// Per-site settings (insecure hosts, CAs, client certificates) are keyed
+/// by `host:port`, as Docker keys `certs.d` directories and insecure
+/// registries: `reg.example` means port 443 only, and `localhost:5000` and
+/// `localhost:5001` are two sites. Each site gets a TLS config of its own,
+/// chosen by the connection's host and port.
 #[derive(Debug)]
 pub struct HyperTransportBuilder {
     connect_timeout: Duration,
@@ -374,7 +376,8 @@ impl HyperTransportBuilder {
         self
     }
 
-    /// Trusts the CA certificates in a PEM file for `host` only.
+    /// Trusts the CA certificates in a PEM file for `host[:port]` only (port
+    /// 443 when none is written).
     pub fn host_ca_file(mut self, host: impl Into<String>, path: impl Into<PathBuf>) -> Self {
         self.tls
             .host_cas
@@ -382,7 +385,8 @@ impl HyperTransportBuilder {
         self
     }
 
-    /// Trusts the CA certificates in PEM text for `host` only.
+    /// Trusts the CA certificates in PEM text for `host[:port]` only (port
+    /// 443 when none is written).
     pub fn host_ca_pem(mut self, host: impl Into<String>, pem: impl Into<Vec<u8>>) -> Self {
         self.tls
             .host_cas
@@ -417,8 +421,9 @@ impl HyperTransportBuilder {
         self
     }
 
-    /// The client certificate and key presented to `host` (it replaces one
-    /// found in certs.d for that host).
+    /// The client certificate and key presented to `host[:port]` (port 443
+    /// when none is written); it replaces one found in certs.d for that
+    /// site.
     pub fn host_client_identity_files(
         mut self,
         host: impl Into<String>,
@@ -455,9 +460,10 @@ impl HyperTransportBuilder {
 
     /// Whether `certs.d` directories are read (default: no). With it on and
     /// no roots given, [`DEFAULT_CERTS_D_ROOTS`] are read. For a directory
-    /// `<root>/<host[:port]>/`: every `*.crt` is a CA trusted for that host
-    /// only; `<name>.cert` with `<name>.key` is the client certificate for
-    /// that host. Files are read once, by [`build`](Self::build); a root
+    /// `<root>/<host[:port]>/`: every `*.crt` is a CA trusted for that
+    /// site only (`<host>/` is port 443, as in Docker); `<name>.cert` with
+    /// `<name>.key` is the client certificate for that site. Files are read
+    /// once, by [`build`](Self::build); a root
     /// that does not exist is skipped.
     pub fn certs_d(mut self, enabled: bool) -> Self {
         self.tls.certs_d = match (enabled, self.tls.certs_d.take()) {
@@ -475,10 +481,12 @@ impl HyperTransportBuilder {
         self
     }
 
-    /// Names a host insecure: its certificate is not verified at all. An
-    /// explicit opt-in, for `HOST[:PORT]` as the user wrote it; the port is
-    /// ignored (see the type's docs). Plain http for that host is the
-    /// protocol core's decision, not this one.
+    /// Names a site insecure: its certificate is not verified at all. An
+    /// explicit opt-in, for `HOST[:PORT]` as the user wrote it: that port
+    /// only, 443 when none is written (see the type's docs). `*.domain`
+    /// covers every subdomain of domain, on every port (a registries.conf
+    /// wildcard). Plain http for that host is the protocol core's
+    /// decision, not this one.
     pub fn insecure_host(mut self, host: impl Into<String>) -> Self {
         self.tls.insecure_hosts.push(host.into());
         self
@@ -536,14 +544,18 @@ impl HyperTransportBuilder {
                     builder.wrap_connector(base.clone())
                 }
             };
-            let per_host: HashMap<_, _> = tls
-                .per_host
+            let per_site: HashMap<_, _> = tls
+                .per_site
                 .iter()
-                .map(|(host, config)| (host.clone(), wrap(config.clone())))
+                .map(|(site, config)| (site.clone(), wrap(config.clone())))
                 .collect();
             Connector {
                 default: wrap(tls.default.clone()),
-                per_host: Arc::new(per_host),
+                per_site: Arc::new(per_site),
+                insecure_wildcards: tls
+                    .insecure_wildcards
+                    .as_ref()
+                    .map(|(domains, config)| (domains.clone().into(), wrap(config.clone()))),
                 timeout: self.connect_timeout,
             }
         };

@@ -2,7 +2,7 @@
 //! (`certs.d`), and the insecure opt-in, folded into one certificate
 //! verifier that dispatches on the server name.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -108,24 +108,48 @@ impl Identity {
     }
 }
 
-/// The key per-host settings are stored under: the host name in lower
-/// case, without port or IPv6 brackets. rustls names the server without
-/// its port, so every port of a host shares its settings.
-pub(crate) fn host_key(authority: &str) -> String {
-    let host = berth_protocol::endpoint::host_of(authority.trim());
+/// The key per-site settings are stored under: `host:port`, the host in
+/// lower case without a trailing dot (IPv6 in brackets), the port as
+/// written or `default_port`. Docker and containerd key `certs.d` and
+/// insecure registries the same way: `reg.example` is port 443 only, and
+/// `reg.example:5000` another site.
+pub(crate) fn site_key(authority: &str, default_port: u16) -> String {
+    let authority = authority.trim();
+    let host = berth_protocol::endpoint::host_of(authority);
+    let port = if authority.parse::<std::net::IpAddr>().is_ok() {
+        None
+    } else if let Some(rest) = authority.strip_prefix('[') {
+        rest.split_once("]:").map(|(_, p)| p)
+    } else {
+        authority
+            .rsplit_once(':')
+            .map(|(_, p)| p)
+            .filter(|p| p.bytes().all(|c| c.is_ascii_digit()))
+    };
+    let port = port
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or(default_port);
     let host = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
     match host.parse::<std::net::IpAddr>() {
-        Ok(ip) => ip.to_string(),
-        Err(_) => host.trim_end_matches('.').to_ascii_lowercase(),
+        Ok(std::net::IpAddr::V6(ip)) => format!("[{ip}]:{port}"),
+        Ok(ip) => format!("{ip}:{port}"),
+        Err(_) => format!("{}:{port}", host.trim_end_matches('.').to_ascii_lowercase()),
     }
 }
 
-fn server_name_key(name: &ServerName<'_>) -> String {
-    host_key(&name.to_str())
+/// The host part of a [`site_key`].
+fn site_host(key: &str) -> &str {
+    let host = key.rsplit_once(':').map_or(key, |(h, _)| h);
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
 }
+
+/// The port TLS connections to a site use when it names none.
+pub(crate) const HTTPS_PORT: u16 = 443;
 
 /// Everything the builder gathered about TLS.
 #[derive(Debug, Default)]
@@ -140,12 +164,24 @@ pub(crate) struct TlsSettings {
     pub(crate) insecure_hosts: Vec<String>,
 }
 
-/// The built TLS side: one config for hosts without their own client
-/// certificate, one per host that has one. All share one verifier.
+/// The built TLS side: a config per site (`host:port`) with settings of
+/// its own (CAs, a client certificate, insecure), one for the subdomains
+/// of `*.` insecure entries, and the default for every other site.
 pub(crate) struct TlsConfigs {
     pub(crate) default: ClientConfig,
-    pub(crate) per_host: HashMap<String, ClientConfig>,
+    pub(crate) per_site: HashMap<String, ClientConfig>,
+    /// The domains of `*.domain` insecure entries, and the config their
+    /// subdomains get (on every port, as a registries.conf wildcard).
+    pub(crate) insecure_wildcards: Option<(Vec<String>, ClientConfig)>,
     pub(crate) warnings: Vec<String>,
+}
+
+/// What one site has of its own.
+#[derive(Default)]
+struct Site {
+    cas: Vec<CertificateDer<'static>>,
+    identity: Option<Identity>,
+    insecure: bool,
 }
 
 impl TlsSettings {
@@ -182,23 +218,35 @@ impl TlsSettings {
             ));
         }
 
-        // Per-host CAs and identities: certs.d first, then the explicit
+        // Per-site CAs and identities: certs.d first, then the explicit
         // ones (an explicit identity replaces a certs.d one).
-        let mut host_cas: BTreeMap<String, Vec<CertificateDer<'static>>> = BTreeMap::new();
-        let mut host_identities: BTreeMap<String, Identity> = BTreeMap::new();
+        let mut sites: BTreeMap<String, Site> = BTreeMap::new();
         if let Some(dirs) = &self.certs_d {
             for dir in dirs {
-                read_certs_d(dir, &mut host_cas, &mut host_identities)?;
+                read_certs_d(dir, &mut sites)?;
             }
         }
         for (host, pem) in &self.host_cas {
-            host_cas
-                .entry(host_key(host))
-                .or_default()
-                .extend(pem.certificates()?);
+            let site = sites.entry(site_key(host, HTTPS_PORT)).or_default();
+            site.cas.extend(pem.certificates()?);
         }
         for (host, identity) in &self.host_identities {
-            host_identities.insert(host_key(host), identity.clone());
+            sites
+                .entry(site_key(host, HTTPS_PORT))
+                .or_default()
+                .identity = Some(identity.clone());
+        }
+        let mut wildcards = Vec::new();
+        for host in &self.insecure_hosts {
+            match host.trim().strip_prefix("*.") {
+                Some(domain) => wildcards.push(domain.trim_end_matches('.').to_ascii_lowercase()),
+                None => {
+                    sites
+                        .entry(site_key(host, HTTPS_PORT))
+                        .or_default()
+                        .insecure = true
+                }
+            }
         }
 
         let webpki = |store: RootCertStore| {
@@ -208,29 +256,20 @@ impl TlsSettings {
                     BuildError::new("cannot build the certificate verifier").with_source(e)
                 })
         };
-        let mut per_host_verifiers = HashMap::new();
-        for (host, cas) in host_cas {
-            let mut store = roots.clone();
-            for cert in cas {
-                store.add(cert).map_err(|e| {
-                    BuildError::new(format!("unusable CA certificate for {host}")).with_source(e)
-                })?;
-            }
-            per_host_verifiers.insert(host, webpki(store)?);
-        }
-        let verifier = Arc::new(HostVerifier {
-            default: webpki(roots)?,
-            per_host: per_host_verifiers,
-            insecure: self.insecure_hosts.iter().map(|h| host_key(h)).collect(),
-            provider: provider.clone(),
-        });
-
-        let make = |identity: Option<&Identity>| -> Result<ClientConfig, BuildError> {
+        let verifier = |check: Option<Arc<WebPkiServerVerifier>>| {
+            Arc::new(SiteVerifier {
+                check,
+                provider: provider.clone(),
+            })
+        };
+        let make = |verifier: Arc<SiteVerifier>,
+                    identity: Option<&Identity>|
+         -> Result<ClientConfig, BuildError> {
             let builder = ClientConfig::builder_with_provider(provider.clone())
                 .with_safe_default_protocol_versions()
                 .map_err(|e| BuildError::new("no usable TLS protocol version").with_source(e))?
                 .dangerous()
-                .with_custom_certificate_verifier(verifier.clone());
+                .with_custom_certificate_verifier(verifier);
             match identity {
                 None => Ok(builder.with_no_client_auth()),
                 Some(identity) => {
@@ -244,14 +283,40 @@ impl TlsSettings {
                 }
             }
         };
-        let default = make(self.identity.as_ref())?;
-        let mut per_host = HashMap::new();
-        for (host, identity) in &host_identities {
-            per_host.insert(host.clone(), make(Some(identity))?);
+        let checked = verifier(Some(webpki(roots.clone())?));
+        let unchecked = verifier(None);
+        let mut per_site = HashMap::new();
+        for (key, site) in sites {
+            let host = site_host(&key);
+            let insecure = site.insecure
+                || wildcards
+                    .iter()
+                    .any(|d| berth_protocol::endpoint::is_subdomain(host, d));
+            let verifier = if insecure {
+                unchecked.clone()
+            } else if site.cas.is_empty() {
+                checked.clone()
+            } else {
+                let mut store = roots.clone();
+                for cert in site.cas {
+                    store.add(cert).map_err(|e| {
+                        BuildError::new(format!("unusable CA certificate for {key}")).with_source(e)
+                    })?;
+                }
+                verifier(Some(webpki(store)?))
+            };
+            let identity = site.identity.as_ref().or(self.identity.as_ref());
+            per_site.insert(key, make(verifier, identity)?);
         }
+        let insecure_wildcards = if wildcards.is_empty() {
+            None
+        } else {
+            Some((wildcards, make(unchecked, self.identity.as_ref())?))
+        };
         Ok(TlsConfigs {
-            default,
-            per_host,
+            default: make(checked, self.identity.as_ref())?,
+            per_site,
+            insecure_wildcards,
             warnings,
         })
     }
@@ -260,11 +325,7 @@ impl TlsSettings {
 /// Reads one certs.d root: `<dir>/<host[:port]>/*.crt` are CAs for that
 /// host, `<name>.cert` + `<name>.key` a client certificate (the first pair
 /// by name wins). A root that does not exist is skipped.
-fn read_certs_d(
-    dir: &Path,
-    host_cas: &mut BTreeMap<String, Vec<CertificateDer<'static>>>,
-    host_identities: &mut BTreeMap<String, Identity>,
-) -> Result<(), BuildError> {
+fn read_certs_d(dir: &Path, sites: &mut BTreeMap<String, Site>) -> Result<(), BuildError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -289,7 +350,7 @@ fn read_certs_d(
     }
     for host in hosts {
         let host_dir = dir.join(&host);
-        let key = host_key(&host);
+        let site = sites.entry(site_key(&host, HTTPS_PORT)).or_default();
         let mut files = BTreeSet::new();
         let listing = std::fs::read_dir(&host_dir).map_err(|e| {
             BuildError::new("cannot read a certs.d host directory")
@@ -310,7 +371,7 @@ fn read_certs_d(
             let path = host_dir.join(name);
             if name.ends_with(".crt") {
                 let certs = Pem::File(path).certificates()?;
-                host_cas.entry(key.clone()).or_default().extend(certs);
+                site.cas.extend(certs);
             } else if let Some(stem) = name.strip_suffix(".cert") {
                 let key_name = format!("{stem}.key");
                 if !files.contains(&key_name) {
@@ -319,12 +380,11 @@ fn read_certs_d(
                     ))
                     .at(&path));
                 }
-                host_identities
-                    .entry(key.clone())
-                    .or_insert_with(|| Identity {
-                        cert: Pem::File(path),
-                        key: Pem::File(host_dir.join(&key_name)),
-                    });
+                // The first pair by name (and the first root) wins.
+                site.identity.get_or_insert_with(|| Identity {
+                    cert: Pem::File(path),
+                    key: Pem::File(host_dir.join(&key_name)),
+                });
             } else if let Some(stem) = name.strip_suffix(".key") {
                 let cert_name = format!("{stem}.cert");
                 if !files.contains(&cert_name) {
@@ -339,26 +399,24 @@ fn read_certs_d(
     Ok(())
 }
 
-/// Verifies server certificates by server name: hosts named insecure are
-/// accepted as they are; hosts with their own CAs are verified against the
-/// roots plus those CAs; every other host against the roots.
-struct HostVerifier {
-    default: Arc<WebPkiServerVerifier>,
-    per_host: HashMap<String, Arc<WebPkiServerVerifier>>,
-    insecure: HashSet<String>,
+/// Verifies a site's server certificates: against the roots (plus the
+/// site's own CAs), or, for a site named insecure, not at all. The
+/// handshake's signatures are checked either way.
+struct SiteVerifier {
+    /// `None`: the site is insecure.
+    check: Option<Arc<WebPkiServerVerifier>>,
     provider: Arc<CryptoProvider>,
 }
 
-impl fmt::Debug for HostVerifier {
+impl fmt::Debug for SiteVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HostVerifier")
-            .field("hosts_with_cas", &self.per_host.keys().collect::<Vec<_>>())
-            .field("insecure", &self.insecure)
+        f.debug_struct("SiteVerifier")
+            .field("insecure", &self.check.is_none())
             .finish_non_exhaustive()
     }
 }
 
-impl ServerCertVerifier for HostVerifier {
+impl ServerCertVerifier for SiteVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -367,14 +425,12 @@ impl ServerCertVerifier for HostVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let key = server_name_key(server_name);
-        if self.insecure.contains(&key) {
-            return Ok(ServerCertVerified::assertion());
+        match &self.check {
+            None => Ok(ServerCertVerified::assertion()),
+            Some(check) => {
+                check.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            }
         }
-        self.per_host
-            .get(&key)
-            .unwrap_or(&self.default)
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
     }
 
     fn verify_tls12_signature(
@@ -417,20 +473,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn host_keys_drop_ports_and_case() {
-        assert_eq!(host_key("LocalHost:5000"), "localhost");
-        assert_eq!(host_key("localhost"), "localhost");
-        assert_eq!(host_key("[::1]:5000"), "::1");
-        assert_eq!(host_key("::1"), "::1");
-        assert_eq!(host_key("127.0.0.1:443"), "127.0.0.1");
-        assert_eq!(host_key("Registry.Example."), "registry.example");
+    fn site_keys_keep_ports_and_drop_case() {
+        assert_eq!(site_key("LocalHost:5000", 443), "localhost:5000");
+        assert_eq!(site_key("localhost", 443), "localhost:443");
+        assert_eq!(site_key("localhost:443", 443), "localhost:443");
+        assert_eq!(site_key("[::1]:5000", 443), "[::1]:5000");
+        assert_eq!(site_key("::1", 443), "[::1]:443");
+        assert_eq!(site_key("[::1]", 443), "[::1]:443");
+        assert_eq!(site_key("127.0.0.1:8443", 443), "127.0.0.1:8443");
+        assert_eq!(site_key("Registry.Example.", 443), "registry.example:443");
+        assert_eq!(site_key("reg.example", 80), "reg.example:80");
+        assert_eq!(site_host("[::1]:5000"), "::1");
+        assert_eq!(site_host("reg.example:443"), "reg.example");
     }
 
     #[test]
     fn a_missing_certs_d_root_is_empty() {
-        let mut cas = BTreeMap::new();
-        let mut ids = BTreeMap::new();
-        read_certs_d(Path::new("/nonexistent/berth/certs.d"), &mut cas, &mut ids).expect("skipped");
-        assert!(cas.is_empty() && ids.is_empty());
+        let mut sites = BTreeMap::new();
+        read_certs_d(Path::new("/nonexistent/berth/certs.d"), &mut sites).expect("skipped");
+        assert!(sites.is_empty());
     }
 }

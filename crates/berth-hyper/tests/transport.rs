@@ -177,6 +177,29 @@ async fn an_untrusted_certificate_fails_unless_the_host_is_insecure() {
         .expect_err("other hosts are still verified");
     assert!(e.to_string().contains("certificate"), "{e}");
     assert_eq!(failure(&e).kind(), FailureKind::Certificate);
+
+    // So is the same host on another port: an insecure entry is that
+    // port only (without a port, 443 only), as Docker reads it.
+    for other in [format!("localhost:{}", port ^ 1), "localhost".to_owned()] {
+        let elsewhere = builder()
+            .insecure_host(other.clone())
+            .build()
+            .expect("transport");
+        let e = get(&elsewhere, &format!("https://localhost:{port}/"))
+            .await
+            .expect_err("another port's insecure entry does not cover this one");
+        assert_eq!(failure(&e).kind(), FailureKind::Certificate, "{other}");
+    }
+    // A wildcard covers subdomains on every port.
+    let wildcard = builder()
+        .insecure_host("*.registry.test")
+        .resolve("a.registry.test", IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .build()
+        .expect("transport");
+    let response = get(&wildcard, &format!("https://a.registry.test:{port}/"))
+        .await
+        .expect("a subdomain of a wildcard entry is not verified");
+    assert_eq!(response.status(), 200);
 }
 
 #[tokio::test]
@@ -254,6 +277,21 @@ async fn a_client_certificate_from_certs_d_is_presented() {
     assert!(text.contains("client certificate"), "{}", error_text(&e));
     assert!(text.contains("client.cert"), "{text}");
     assert_eq!(failure(&e).kind(), FailureKind::Certificate);
+
+    // A directory without the port (`certs.d/localhost/`) is port 443's,
+    // as in Docker: neither its CA nor its certificate reach this port.
+    let portless = TempDir::new();
+    portless.write("localhost", "ca.crt", &pki.ca.cert_pem);
+    portless.write("localhost", "client.cert", &pki.client.cert_pem);
+    portless.write("localhost", "client.key", &pki.client.key_pem);
+    let transport = builder()
+        .certs_d_roots([portless.path()])
+        .build()
+        .expect("transport");
+    let e = get(&transport, &format!("https://{authority}/"))
+        .await
+        .expect_err("port 443's CA does not cover another port");
+    assert!(e.to_string().contains("unknown issuer"), "{e}");
 }
 
 #[tokio::test]

@@ -123,7 +123,7 @@ pub fn canonical_registry(domain: &str) -> &str {
 
 /// Whether `host` (without port) is a subdomain of `domain`, as a
 /// `*.domain` wildcard covers it; case-insensitive.
-pub(crate) fn is_subdomain(host: &str, domain: &str) -> bool {
+pub fn is_subdomain(host: &str, domain: &str) -> bool {
     let Some(cut) = host.len().checked_sub(domain.len()) else {
         return false;
     };
@@ -149,11 +149,13 @@ pub fn host_of(authority: &str) -> &str {
     }
 }
 
-/// Whether the authority's host is `localhost` or a loopback address.
+/// Whether the authority's host is `localhost` or a loopback address. Not
+/// `*.localhost`: those names reach loopback only where the resolver says
+/// so (many send them to DNS), and plain http with credentials follows
+/// this answer, as Docker's and containerd's does.
 pub fn is_loopback(authority: &str) -> bool {
     let host = host_of(authority);
     host.eq_ignore_ascii_case("localhost")
-        || host.to_ascii_lowercase().ends_with(".localhost")
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
@@ -170,9 +172,12 @@ impl EndpointPolicy {
         Self::default()
     }
 
-    /// Names `authority` insecure. A host without a port covers every port
-    /// of that host; `*.example.com` covers every subdomain of example.com
-    /// (as a registries.conf wildcard prefix does).
+    /// Names `authority` insecure, exactly as written, as Docker matches
+    /// `insecure-registries`: `reg.example:5000` is that port only, and
+    /// `reg.example` is the default ports only (443, and 80 for plain
+    /// http), not `reg.example:5000`. `*.example.com` covers every
+    /// subdomain of example.com (as a registries.conf wildcard prefix
+    /// does).
     pub fn insecure(mut self, authority: impl Into<String>) -> Self {
         self.insecure.push(authority.into());
         self
@@ -185,9 +190,7 @@ impl EndpointPolicy {
             if let Some(domain) = i.strip_prefix("*.") {
                 return is_subdomain(host_of(canonical), domain);
             }
-            let i = canonical_registry(i);
-            i.eq_ignore_ascii_case(canonical)
-                || (!i.contains(':') && host_of(canonical).eq_ignore_ascii_case(i))
+            canonical_registry(i).eq_ignore_ascii_case(canonical)
         })
     }
 
@@ -301,9 +304,11 @@ mod tests {
         );
         assert!(e[0].skip_tls_verify);
         assert!(
-            p.is_insecure("other.lan:1234"),
-            "a host without port covers all ports"
+            !p.is_insecure("other.lan:1234"),
+            "a host without port is its default ports only"
         );
+        assert!(p.is_insecure("other.lan") && p.is_insecure("OTHER.lan:443"));
+        assert!(p.is_insecure("other.lan:80"));
         assert!(!p.is_insecure("myreg.lan:5001"));
         let wild = EndpointPolicy::new().insecure("*.corp.example");
         assert!(wild.is_insecure("reg.corp.example"));
@@ -331,7 +336,6 @@ mod tests {
             "127.0.0.1:1",
             "[::1]:5000",
             "::1",
-            "foo.localhost",
         ] {
             assert!(is_loopback(l), "{l}");
         }
@@ -340,6 +344,7 @@ mod tests {
             "10.0.0.1:5000",
             "[fe80::1]",
             "localhost.example.com",
+            "foo.localhost",
         ] {
             assert!(!is_loopback(n), "{n}");
         }

@@ -94,7 +94,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Names a registry insecure: plain http allowed, TLS not verified.
+    /// Names a registry insecure (`HOST[:PORT]`, that port only): plain
+    /// http allowed. Certificates are the transport's to skip: name the
+    /// host to it too.
     pub fn insecure_registry(mut self, authority: impl Into<String>) -> Self {
         self.endpoints = self.endpoints.insecure(authority);
         self
@@ -135,6 +137,9 @@ impl ClientBuilder {
 
     /// Mirrors and blocked registries (registries.conf): pulls try the
     /// mirrors first, in order, each with its own credentials only.
+    /// Entries marked insecure may use plain http; to skip their
+    /// certificate checks too, name them to the transport
+    /// ([`crate::mirrors::insecure_hosts`]), as the `berth` command does.
     pub fn registries(mut self, registries: berth_protocol::mirror::Registries) -> Self {
         for host in crate::mirrors::insecure_hosts(&registries) {
             self.endpoints = self.endpoints.insecure(host);
