@@ -230,27 +230,22 @@ async fn upload_sessions_are_capped_and_abandoned_ones_expire() {
         // A monolithic upload needs a session too.
         let blob = pseudo_random(100, 9);
         let digest = Digester::sha256_of(&blob);
-        let mono = c
-            .raw(
+        let monolithic = || async {
+            c.raw(
                 Method::POST,
                 &format!("/v2/capped/blobs/uploads/?digest={digest}"),
                 &[("content-type", "application/octet-stream")],
                 blob.clone(),
             )
-            .await;
+            .await
+        };
+        let mono = monolithic().await;
         assert_eq!(mono.status, StatusCode::TOO_MANY_REQUESTS);
         // A session cancelled, or finished, makes room.
         let a_location = a.header("location").expect("location").to_owned();
         let cancel = c.raw(Method::DELETE, &a_location, &[], Bytes::new()).await;
         assert_eq!(cancel.status, StatusCode::NO_CONTENT);
-        let mono = c
-            .raw(
-                Method::POST,
-                &format!("/v2/capped/blobs/uploads/?digest={digest}"),
-                &[("content-type", "application/octet-stream")],
-                blob.clone(),
-            )
-            .await;
+        let mono = monolithic().await;
         assert_eq!(mono.status, StatusCode::CREATED, "{:?}", mono.body);
         assert_eq!(start().await.status, StatusCode::ACCEPTED);
         assert_eq!(start().await.status, StatusCode::TOO_MANY_REQUESTS);
